@@ -1,0 +1,146 @@
+"""Async SQLAlchemy for SQLite, PostgreSQL and MariaDB, with one portable column set."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC instant at millisecond precision on every backend.
+
+    SQLite and MariaDB keep no zone, so values are stored as naive UTC and given their zone
+    back on the way out; PostgreSQL keeps ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=3))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use basis.core.time")
+        value = value.astimezone(dt.UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+        if dialect.name != "postgresql":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain URLs the source systems used and pick the async driver."""
+    parsed = make_url(url)
+    driver = {
+        "sqlite": "sqlite+aiosqlite",
+        "postgres": "postgresql+psycopg",
+        "postgresql": "postgresql+psycopg",
+        "postgresql+asyncpg": "postgresql+psycopg",
+        "mysql": "mysql+asyncmy",
+        "mariadb": "mysql+asyncmy",
+        "mysql+pymysql": "mysql+asyncmy",
+        "mysql+aiomysql": "mysql+asyncmy",
+        "mariadb+asyncmy": "mysql+asyncmy",
+    }.get(parsed.drivername)
+    if driver:
+        parsed = parsed.set(drivername=driver)
+    if parsed.get_backend_name() == "mysql" and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed.render_as_string(hide_password=False)
+
+
+def backend_name(url: str) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB reports itself as mysql)."""
+    return make_url(normalise_url(url)).get_backend_name()
+
+
+def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
+    url = normalise_url(url)
+    backend = backend_name(url)
+    if backend == "sqlite":
+        # One connection per process: SQLite has one writer anyway, and a single connection
+        # avoids "database is locked" between our own connections. BEGIN IMMEDIATE takes the
+        # write lock up front so read-then-write transactions of several processes queue on
+        # busy_timeout instead of failing.
+        engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
+        _sqlite_pragmas(engine)
+        return engine
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_timeout": 30,
+    }
+    if backend == "mysql":
+        kwargs["isolation_level"] = "READ COMMITTED"
+    return create_async_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class Database:
+    """The engine and session factory of one process."""
+
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.backend = backend_name(self.url)
+        self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+        self.sessionmaker = create_sessionmaker(self.engine)
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,130 @@
+"""Error translation (one JSON shape everywhere) and the ops endpoints."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from basis import __version__
+from basis.core.errors import BasisError
+from basis.core.logging import get_logger
+
+log = get_logger("basis.http")
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def code_for_status(status: int) -> str:
+    return STATUS_CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+
+
+async def _basis_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BasisError)
+    return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    body = {"detail": exc.detail, "code": getattr(exc, "code", None) or code_for_status(exc.status_code)}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
+    # ctx may hold the exception object a validator raised; keep its message only, and never
+    # echo a rejected password back.
+    error = dict(error)
+    if "ctx" in error:
+        error["ctx"] = {k: str(v) if isinstance(v, Exception) else v for k, v in error["ctx"].items()}
+    loc = [str(part) for part in error.get("loc", ())]
+    if any("password" in part or "token" in part for part in loc):
+        error.pop("input", None)
+    error.pop("url", None)
+    return error
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [_clean_error(e) for e in exc.errors()]
+    return JSONResponse(
+        jsonable_encoder({"detail": detail, "code": "validation_error"}), status_code=422
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BasisError, _basis_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def ops_router() -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @router.get("/health/ready", responses={503: {"description": "a dependency is down"}})
+    async def ready(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        ok = True
+        try:
+            async with request.app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports any failure, it never raises
+            log.warning("ready_database_failed", error=type(exc).__name__)
+            checks["database"] = "down"
+            ok = False
+        redis = request.app.state.infra.redis
+        if redis is not None:
+            try:
+                await redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                log.warning("ready_redis_failed", error=type(exc).__name__)
+                checks["redis"] = "down"
+                ok = False
+        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        if not ok:
+            body["code"] = "unavailable"
+            body["detail"] = "A dependency is down"
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", response_class=Response, responses={401: {}, 404: {}})
+    async def metrics(request: Request) -> Response:
+        settings = request.app.state.settings
+        if not settings.metrics_enabled:
+            raise StarletteHTTPException(404, "Not Found")
+        token = settings.metrics_token
+        if token is not None:
+            import hmac
+
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
+                raise StarletteHTTPException(401, "Metrics token required", headers={"WWW-Authenticate": "Bearer"})
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

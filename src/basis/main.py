@@ -1,0 +1,118 @@
+"""``create_app(settings)``: the core, identity and the enabled apps in one FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from basis import __version__
+from basis.core import migrations
+from basis.core.apps import AppSpec, enabled_specs
+from basis.core.db import Database
+from basis.core.http import install_error_handlers, ops_router
+from basis.core.infra import build_infra
+from basis.core.logging import configure_logging, get_logger
+from basis.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from basis.identity import app as identity_app
+from basis.identity.admin import mount_admin
+from basis.identity.deps import require_user
+from basis.settings import Settings
+
+log = get_logger("basis")
+
+
+class SchemaBehind(RuntimeError):
+    pass
+
+
+async def ensure_schema(settings: Settings, specs: Sequence[AppSpec], db: Database) -> None:
+    missing = await migrations.pending(settings.resolved_database_url, specs)
+    if not missing:
+        return
+    if db.backend == "sqlite":
+        import asyncio
+
+        log.info("migrating", branches=missing)
+        await asyncio.to_thread(migrations.upgrade, settings.resolved_database_url, specs)
+        return
+    raise SchemaBehind(
+        f"the database schema is behind the code ({', '.join(missing)}): run `basis migrate` first"
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    available: dict[str, str | AppSpec] | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    specs = enabled_specs(settings.apps, available)
+    if configure_logs:
+        configure_logging(json=settings.env == "prod", level=settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    all_specs = [identity_app.spec, *specs]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            echo=settings.db_echo,
+        )
+        app.state.db = db
+        app.state.infra = build_infra(settings, db)
+        try:
+            await ensure_schema(settings, specs, db)
+            await app.state.infra.start()
+            for spec in all_specs:
+                for hook in spec.on_startup:
+                    await hook(app)
+            yield
+        finally:
+            for spec in reversed(all_specs):
+                for hook in spec.on_shutdown:
+                    await hook(app)
+            await app.state.infra.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Basis",
+        version=__version__,
+        description="One backend for TimeTracker, Warehouse and the other Basis apps.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.specs = specs
+    install_error_handlers(app)
+    app.include_router(ops_router())
+    authenticated = [Depends(require_user)]
+    for spec in all_specs:
+        for router in spec.public_routers:
+            app.include_router(router)
+        for router in spec.routers:
+            app.include_router(router, dependencies=authenticated)
+    mount_admin(app, settings, [view for spec in all_specs for view in spec.admin_views])
+
+    # Added last = outermost. Order from outside in: request context, security headers,
+    # body limit, CORS.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Terminal-Key"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.is_https)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from basis.settings import Settings
+
+STRONG = "k3Y!" * 12
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_defaults_serve_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = make(data_dir=tmp_path)
+    assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/basis.sqlite3"
+    assert settings.apps is None  # every app
+    assert settings.timezone == "Europe/Warsaw"
+
+
+def test_prod_refuses_missing_and_weak_secrets(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="BASIS_JWT_SECRETS is required"):
+        make(env="prod", data_dir=tmp_path)
+    with pytest.raises(ValidationError, match="too weak"):
+        make(env="prod", jwt_secrets=["changeme"], admin_session_secret=STRONG)
+    with pytest.raises(ValidationError, match="too weak"):
+        make(env="prod", jwt_secrets=["a" * 40], admin_session_secret=STRONG)
+    with pytest.raises(ValidationError, match="ADMIN_SESSION_SECRET"):
+        make(env="prod", jwt_secrets=[STRONG])
+    assert make(env="prod", jwt_secrets=[STRONG], admin_session_secret=STRONG[::-1]).env == "prod"
+
+
+def test_prod_refuses_the_fast_test_hash_profile() -> None:
+    with pytest.raises(ValidationError, match="tests only"):
+        make(env="prod", jwt_secrets=[STRONG], admin_session_secret=STRONG[::-1], password_hash_profile="fast")
+
+
+def test_wildcard_cors_is_refused() -> None:
+    with pytest.raises(ValidationError, match="refused"):
+        make(cors_origins="*")
+
+
+def test_source_system_names_are_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db/basis")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example,https://b.example")
+    monkeypatch.setenv("ACCESS_TOKEN_EXPIRE_MINUTES", "30")
+    monkeypatch.setenv("JWT_SECRET", STRONG)
+    monkeypatch.setenv("TERMINAL_SCAN_COOLDOWN_SECONDS", "7")
+    settings = make()
+    assert settings.database_url == "postgresql://u@db/basis"
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.access_token_minutes == 30
+    assert settings.jwt_secrets == [STRONG]
+    assert settings.timetracker_terminal_scan_cooldown_seconds == 7
+
+
+def test_apps_list_empty_means_core_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASIS_APPS", "")
+    assert make().apps == []
+    monkeypatch.setenv("BASIS_APPS", "timetracker, warehouse")
+    assert make().apps == ["timetracker", "warehouse"]
+
+
+def test_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(ValidationError, match="unknown IANA time zone"):
+        make(timezone="Mars/Olympus")
+
+
+def test_dev_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = make(data_dir=tmp_path).signing_secrets
+    second = make(data_dir=tmp_path).signing_secrets
+    assert first == second and len(first[0]) >= 32
+    assert (tmp_path / ".jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_env_example_documents_every_setting() -> None:
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    missing = [name for name in Settings.model_fields if f"BASIS_{name.upper()}" not in text]
+    assert missing == []
