@@ -55,6 +55,7 @@ def _backend(settings: Settings) -> str:
 
 def prepare_schema(settings: Settings, specs: Sequence[AppSpec]) -> None:
     """SQLite migrates itself; a server database must be migrated on purpose."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/ for the SQLite file
     missing = _pending(settings, specs)
     if not missing:
         return
@@ -140,10 +141,12 @@ def migrate_downgrade(
 
 @migrate_cli.command("current")
 def migrate_current() -> None:
-    """Show the applied revision of each branch."""
+    """Show the applied revision of each enabled branch."""
     settings = load_settings()
-    heads = migrations.current(settings.resolved_database_url)
-    typer.echo("\n".join(sorted(heads)) or "(empty database)")
+    found = asyncio.run(migrations.status(settings.resolved_database_url, specs_for(settings)))
+    for branch, (applied, head) in found.items():
+        state = "up to date" if applied == head else f"behind (head {head})"
+        typer.echo(f"{branch}: {applied or 'not applied'} - {state}")
 
 
 @migrate_cli.command("history")
@@ -172,6 +175,8 @@ async def _check(settings: Settings, specs: Sequence[AppSpec]) -> list[str]:
     problems: list[str] = []
     typer.echo(f"settings: ok (env={settings.env}, apps={', '.join(s.name for s in specs) or 'core only'})")
     db = Database(settings.resolved_database_url, pool_size=1)
+    if db.backend == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

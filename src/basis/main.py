@@ -28,15 +28,17 @@ class SchemaBehind(RuntimeError):
     pass
 
 
-async def ensure_schema(settings: Settings, specs: Sequence[AppSpec], db: Database) -> None:
-    missing = await migrations.pending(settings.resolved_database_url, specs)
+async def ensure_schema(
+    settings: Settings, specs: Sequence[AppSpec], db: Database, known: Sequence[AppSpec]
+) -> None:
+    missing = await migrations.pending(settings.resolved_database_url, specs, known)
     if not missing:
         return
     if db.backend == "sqlite":
         import asyncio
 
         log.info("migrating", branches=missing)
-        await asyncio.to_thread(migrations.upgrade, settings.resolved_database_url, specs)
+        await asyncio.to_thread(migrations.upgrade, settings.resolved_database_url, specs, known)
         return
     raise SchemaBehind(
         f"the database schema is behind the code ({', '.join(missing)}): run `basis migrate` first"
@@ -51,6 +53,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     specs = enabled_specs(settings.apps, available)
+    known = enabled_specs(None, available)
     if configure_logs:
         configure_logging(json=settings.env == "prod", level=settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,9 +68,9 @@ def create_app(
             echo=settings.db_echo,
         )
         app.state.db = db
-        app.state.infra = build_infra(settings, db)
+        app.state.infra = build_infra(settings, db, specs=all_specs)
         try:
-            await ensure_schema(settings, specs, db)
+            await ensure_schema(settings, specs, db, known)
             await app.state.infra.start()
             for spec in all_specs:
                 for hook in spec.on_startup:

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from basis.settings import Settings
 
-STRONG = "k3Y!" * 12
+STRONG = "k3Y!pQ7#zW9@mL2$" * 3
 
 
 def make(**values: object) -> Settings:

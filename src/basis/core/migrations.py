@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table
 
-from basis.core.apps import AppSpec
+from basis.core.apps import AppSpec, enabled_specs
 from basis.core.db import Base, create_engine, normalise_url
 
 
@@ -66,11 +65,24 @@ def target_metadata(specs: Sequence[AppSpec]) -> MetaData:
     return metadata
 
 
-def alembic_config(database_url: str, specs: Sequence[AppSpec]) -> Config:
+def _with_known(specs: Sequence[AppSpec], known: Sequence[AppSpec] | None) -> list[AppSpec]:
+    # Alembic must see the revisions of every app, enabled or not: a database that once ran a
+    # disabled app records that app's head, and resolving it needs the app's scripts. Only the
+    # enabled branches are ever upgraded.
+    if known is None:
+        known = enabled_specs(None)
+    merged = {spec.name: spec for spec in known}
+    merged.update({spec.name: spec for spec in specs})
+    return list(merged.values())
+
+
+def alembic_config(
+    database_url: str, specs: Sequence[AppSpec], known: Sequence[AppSpec] | None = None
+) -> Config:
     root = migrations_root()
     cfg = Config()
     cfg.set_main_option("script_location", str(root))
-    dirs = branch_dirs(specs)
+    dirs = branch_dirs(_with_known(specs, known))
     cfg.set_main_option("version_locations", " ".join(str(d) for d in dirs.values()))
     cfg.set_main_option("path_separator", "space")
     cfg.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
@@ -78,18 +90,16 @@ def alembic_config(database_url: str, specs: Sequence[AppSpec]) -> Config:
     return cfg
 
 
-def _heads(cfg: Config, specs: Sequence[AppSpec]) -> list[str]:
-    return [f"{name}@head" for name in branch_dirs(specs)]
+def upgrade(database_url: str, specs: Sequence[AppSpec], known: Sequence[AppSpec] | None = None) -> None:
+    cfg = alembic_config(database_url, specs, known)
+    for name in branch_dirs(specs):
+        command.upgrade(cfg, f"{name}@head")
 
 
-def upgrade(database_url: str, specs: Sequence[AppSpec]) -> None:
-    cfg = alembic_config(database_url, specs)
-    for target in _heads(cfg, specs):
-        command.upgrade(cfg, target)
-
-
-def downgrade(database_url: str, specs: Sequence[AppSpec], target: str) -> None:
-    command.downgrade(alembic_config(database_url, specs), target)
+def downgrade(
+    database_url: str, specs: Sequence[AppSpec], target: str, known: Sequence[AppSpec] | None = None
+) -> None:
+    command.downgrade(alembic_config(database_url, specs, known), target)
 
 
 def history(database_url: str, specs: Sequence[AppSpec]) -> list[str]:
@@ -113,26 +123,30 @@ async def _current_revisions(database_url: str) -> set[str]:
         await engine.dispose()
 
 
-def current(database_url: str) -> set[str]:
-    return asyncio.run(_current_revisions(database_url))
-
-
-async def pending(database_url: str, specs: Sequence[AppSpec]) -> list[str]:
-    """Branch heads of the enabled parts that the database has not reached."""
-    script = ScriptDirectory.from_config(alembic_config(database_url, specs))
-    applied = await _current_revisions(database_url)
+async def status(
+    database_url: str, specs: Sequence[AppSpec], known: Sequence[AppSpec] | None = None
+) -> dict[str, tuple[str | None, str]]:
+    """For each enabled branch: (the applied revision or None, the head revision)."""
+    script = ScriptDirectory.from_config(alembic_config(database_url, specs, known))
     reached: set[str] = set()
-    for rev in applied:
-        try:
-            reached.update(r.revision for r in script.iterate_revisions(rev, "base"))
-        except Exception:  # a revision of a disabled app: not ours to judge
-            continue
-    missing = []
+    for rev in await _current_revisions(database_url):
+        reached.update(r.revision for r in script.iterate_revisions(rev, "base"))
+    result: dict[str, tuple[str | None, str]] = {}
     for name in branch_dirs(specs):
         head = script.get_revision(f"{name}@head")
-        if head is not None and head.revision not in reached:
-            missing.append(name)
-    return missing
+        assert head is not None
+        applied = next(
+            (r.revision for r in script.iterate_revisions(head.revision, "base") if r.revision in reached), None
+        )
+        result[name] = (applied, head.revision)
+    return result
+
+
+async def pending(
+    database_url: str, specs: Sequence[AppSpec], known: Sequence[AppSpec] | None = None
+) -> list[str]:
+    """Enabled branches whose head the database has not reached."""
+    return [name for name, (applied, head) in (await status(database_url, specs, known)).items() if applied != head]
 
 
 def table_names(metadata: MetaData) -> list[str]:
