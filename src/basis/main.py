@@ -66,6 +66,7 @@ def create_app(
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             echo=settings.db_echo,
+            pre_ping=settings.db_pool_pre_ping,
         )
         app.state.db = db
         app.state.infra = build_infra(settings, db, specs=all_specs)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(20, ge=1, le=500)
     """Connections per process (PostgreSQL/MariaDB); size it to the requests a process serves at once."""
     db_max_overflow: int = Field(10, ge=0, le=500)
+    db_pool_pre_ping: bool = False
+    """Test each pooled connection before use: survives database restarts without one failed
+    request, at the cost of one extra round trip per request."""
     db_echo: bool = False
     redis_url: str | None = Field(None, validation_alias=_alias("BASIS_REDIS_URL", "REDIS_URL"))
     """Shared state for several processes: rate limits, revocations, realtime, jobs."""

@@ -85,7 +85,9 @@ def backend_name(url: str) -> str:
     return make_url(normalise_url(url)).get_backend_name()
 
 
-def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False, pre_ping: bool = False
+) -> AsyncEngine:
     url = normalise_url(url)
     backend = backend_name(url)
     if backend == "sqlite":
@@ -100,7 +102,7 @@ def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, echo
         "echo": echo,
         "pool_size": pool_size,
         "max_overflow": max_overflow,
-        "pool_pre_ping": True,
+        "pool_pre_ping": pre_ping,
         "pool_recycle": 1800,
         "pool_timeout": 30,
     }
@@ -132,10 +134,14 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 class Database:
     """The engine and session factory of one process."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False, pre_ping: bool = False
+    ) -> None:
         self.url = normalise_url(url)
         self.backend = backend_name(self.url)
-        self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+        self.engine = create_engine(
+            self.url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, pre_ping=pre_ping
+        )
         self.sessionmaker = create_sessionmaker(self.engine)
 
     async def session(self) -> AsyncIterator[AsyncSession]:
