@@ -53,6 +53,7 @@ def run_servers(count: int, values: dict[str, object], log_dir: Path) -> Iterato
                 ],
                 cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             )
+            log_file.close()  # the server process keeps its own descriptor
             procs.append((proc, f"http://127.0.0.1:{port}", log_path))
         for proc, url, log_path in procs:
             _wait_ready(proc, url, log_path)
