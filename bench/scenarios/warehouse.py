@@ -1,0 +1,206 @@
+"""Warehouse: movements under contention (one hot product) and spread (5,000 products), the
+scan, an idempotent replay, and the complete stock report over 100k products."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from bench.scenarios import BenchContext, Scenario, Timed
+
+APPS: list[str] = ["warehouse"]
+
+HOT_STOCK = 1_000_000
+REPORT_PRODUCTS = 100_000
+
+
+async def _admin(ctx: BenchContext) -> dict[str, str]:
+    return await ctx.admin_headers()
+
+
+async def _hot(ctx: BenchContext) -> dict[str, Any]:
+    headers = await _admin(ctx)
+    if "warehouse_hot" not in ctx.state:
+        response = await ctx.client.post(
+            "/products",
+            json={
+                "name": "Bench hot item",
+                "sku": f"BENCH-HOT-{uuid.uuid4().hex[:8]}",
+                "current_quantity": HOT_STOCK,
+            },
+            headers=headers,
+        )
+        response.raise_for_status()
+        ctx.state["warehouse_hot"] = response.json()
+    product = ctx.state["warehouse_hot"]
+    return {"headers": headers, "lua_vars": {"PRODUCT": product["id"]}, "qr": product["qr_code"]}
+
+
+async def _demo(ctx: BenchContext) -> dict[str, Any]:
+    headers = await _admin(ctx)
+    if "warehouse_demo" not in ctx.state:
+        await ctx.cli("demo", "--size", "full", "--app", "warehouse")
+        from sqlalchemy import func, select
+
+        from basis.apps.warehouse.models import Product
+
+        async with ctx.session() as session:
+            first, last = (
+                await session.execute(
+                    select(func.min(Product.id), func.max(Product.id)).where(
+                        Product.sku.like("DEMO-%"),
+                        Product.is_archived == False,  # noqa: E712
+                    )
+                )
+            ).one()
+        ctx.state["warehouse_demo"] = (first, last - first + 1)
+    first, count = ctx.state["warehouse_demo"]
+    return {"headers": headers, "lua_vars": {"FIRST": first, "COUNT": count}}
+
+
+async def _scan(ctx: BenchContext) -> dict[str, Any]:
+    data = await _hot(ctx)
+    return {"headers": data["headers"], "path": f"/products/qr/{data['qr']}"}
+
+
+async def _replay(ctx: BenchContext) -> dict[str, Any]:
+    data = await _hot(ctx)
+    body = {"product_id": data["lua_vars"]["PRODUCT"], "movement_type": "incoming", "quantity": 1}
+    headers = {**data["headers"], "Idempotency-Key": f"bench-replay-{uuid.uuid4().hex}"}
+    first = await ctx.client.post("/stock-movements", json=body, headers=headers)
+    first.raise_for_status()
+    return {"headers": {**headers, "Content-Type": "application/json"}, "body": body}
+
+
+async def _report_data(ctx: BenchContext) -> dict[str, Any]:
+    """100k products with one level each, inserted in bulk (a movement per level keeps W1 true)."""
+    headers = await _admin(ctx)
+    if "warehouse_report" not in ctx.state:
+        from sqlalchemy import insert, select
+
+        from basis.apps.warehouse import service
+        from basis.apps.warehouse.models import Product, StockLevel, StockMovement
+        from basis.core.time import utcnow
+        from basis.identity.models import User
+
+        now = utcnow()
+        tag = uuid.uuid4().hex[:6]
+        async with ctx.session() as session:
+            location = await service.ensure_default_location(session)
+            author = await session.scalar(select(User.id).where(User.role == "admin").limit(1))
+            conn = await session.connection()
+            for start in range(0, REPORT_PRODUCTS, 10_000):
+                rows = [
+                    {
+                        "name": f"Report item {i}",
+                        "sku": f"RPT-{tag}-{i:06d}",
+                        "qr_code": f"product:rpt-{tag}-{i}",
+                        "unit": "pcs",
+                        "min_quantity": Decimal(0),
+                        "is_archived": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, start + 10_000)
+                ]
+                await conn.execute(insert(Product.__table__), rows)
+            ids = list(await session.scalars(select(Product.id).where(Product.sku.like(f"RPT-{tag}-%"))))
+            for start in range(0, len(ids), 10_000):
+                chunk = ids[start : start + 10_000]
+                await conn.execute(
+                    insert(StockLevel.__table__),
+                    [
+                        {
+                            "product_id": pid,
+                            "location_id": location,
+                            "quantity": Decimal(pid % 97),
+                            "updated_at": now,
+                        }
+                        for pid in chunk
+                    ],
+                )
+                await conn.execute(
+                    insert(StockMovement.__table__),
+                    [
+                        {
+                            "product_id": pid,
+                            "location_id": location,
+                            "movement_type": "incoming",
+                            "quantity": Decimal(pid % 97),
+                            "balance_after": Decimal(pid % 97),
+                            "user_id": author,
+                            "created_at": now,
+                        }
+                        for pid in chunk
+                        if pid % 97
+                    ],
+                )
+            await session.commit()
+        ctx.state["warehouse_report"] = True
+    return {"headers": headers}
+
+
+async def _report(ctx: BenchContext, data: dict[str, Any]) -> None:
+    response = await ctx.client.get("/reports/stock", headers=data["headers"], timeout=120)
+    response.raise_for_status()
+    assert len(response.json()["items"]) >= REPORT_PRODUCTS
+
+
+async def _report_csv(ctx: BenchContext, data: dict[str, Any]) -> None:
+    response = await ctx.client.get(
+        "/reports/stock", params={"format": "csv"}, headers=data["headers"], timeout=120
+    )
+    response.raise_for_status()
+
+
+_MOVE = (
+    "'{\"product_id\": ' .. %s .. ', \"movement_type\": \"' .. ((n %% 2 == 0) and 'incoming' or 'outgoing') "
+    '.. \'", "quantity": 1}\''
+)
+
+SCENARIOS: list[Scenario | Timed] = [
+    Scenario(
+        "POST /stock-movements, one hot product",
+        path="/stock-movements",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        setup=_hot,
+        body_lua=_MOVE % "PRODUCT",
+        expect=201,
+        note="every request locks the same product row (W2): contention; in/out alternate",
+    ),
+    Scenario(
+        "POST /stock-movements, 5,000 products",
+        path="/stock-movements",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        setup=_demo,
+        body_lua=(
+            '\'{"product_id": \' .. (FIRST + n % COUNT) .. \', "movement_type": "incoming", "quantity": 1}\''
+        ),
+        expect=201,
+        note="demo data (5,000 products, a year of movements); lock + levels + level + entry",
+    ),
+    Scenario(
+        "POST /stock-movements, Idempotency-Key replay",
+        path="/stock-movements",
+        method="POST",
+        setup=_replay,
+        expect=201,
+        note="a scanner's retry: the stored answer, nothing written",
+    ),
+    Scenario(
+        "GET /products/qr/{code} (scan)",
+        setup=_scan,
+        note="product by QR code with its total over locations",
+    ),
+    Scenario(
+        "GET /products?limit=50",
+        path="/products?limit=50",
+        setup=_demo,
+        note="a page of the catalogue with current quantities",
+    ),
+    Timed("GET /reports/stock, 100k products (JSON)", call=_report, setup=_report_data, repeat=3),
+    Timed("GET /reports/stock, 100k products (CSV)", call=_report_csv, setup=_report_data, repeat=3),
+]

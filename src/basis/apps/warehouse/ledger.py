@@ -1,0 +1,219 @@
+"""The stock ledger (W1-W4): movements and their level changes in one transaction.
+
+Serialisation point: the product row, locked (``SELECT ... FOR NO KEY UPDATE`` on PostgreSQL,
+``FOR UPDATE`` on MariaDB; SQLite's ``BEGIN IMMEDIATE`` already admits one writer) before its
+levels are read. Every change of a product's stock takes that lock first, so
+- a level is read, checked against zero and written with no other writer in between, however
+  many server processes run (W2);
+- the product's total across locations is exact too, so a crossing below the minimum is seen by
+  exactly one movement (W7);
+- a level row can be created on demand without racing another insert of the same row;
+- a transfer's two levels need no lock ordering (one lock), and several products (an inventory
+  check) are locked in id order, so transactions never wait on each other in a cycle.
+The level is read after the lock in a statement of its own: under READ COMMITTED that statement
+sees what the previous lock holder committed.
+A movement costs four statements: lock, read levels, write the level, insert the entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from basis.apps.warehouse import exceptions as exc
+from basis.apps.warehouse.models import Location, Product, StockLevel, StockMovement
+from basis.apps.warehouse.types import fits_unit
+
+PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
+LEVELS: Table = StockLevel.__table__  # type: ignore[assignment]
+MOVEMENTS: Table = StockMovement.__table__  # type: ignore[assignment]
+LOCATIONS: Table = Location.__table__  # type: ignore[assignment]
+
+ZERO = Decimal(0)
+SIGNS = {"incoming": 1, "transfer_in": 1, "outgoing": -1, "transfer_out": -1, "adjustment": 1}
+
+
+def delta_of(movement_type: str, quantity: Decimal) -> Decimal:
+    """The change a movement makes to its level (an adjustment's quantity carries its sign)."""
+    return quantity * SIGNS[movement_type]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedProduct:
+    id: int
+    unit: str
+    is_archived: bool
+    min_quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One ledger entry to write."""
+
+    product_id: int
+    location_id: int
+    movement_type: str
+    quantity: Decimal
+    reason: str | None = None
+    reference: str | None = None
+    check_id: int | None = None
+
+    @property
+    def delta(self) -> Decimal:
+        return delta_of(self.movement_type, self.quantity)
+
+
+@dataclass(slots=True)
+class Posted:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    """The written movements, as their columns (with ``id``), in the order given."""
+    crossings: list[tuple[int, int]] = field(default_factory=list)
+    """(product id, movement id) of every product whose total fell below its minimum."""
+
+
+def _location_ref(location_id: int | None) -> Any:
+    condition = LOCATIONS.c.id == location_id if location_id is not None else LOCATIONS.c.is_default == true()
+    return select(LOCATIONS.c.id).where(condition).limit(1).scalar_subquery()
+
+
+async def lock_product(
+    session: AsyncSession, product_id: int, locations: Sequence[int | None] = ()
+) -> tuple[LockedProduct, list[int | None]]:
+    """Lock one product and resolve ``locations`` (``None``: the default) in the same statement.
+
+    A resolved location is ``None`` when it does not exist.
+    """
+    refs = [_location_ref(loc).label(f"loc{i}") for i, loc in enumerate(locations)]
+    stmt = (
+        select(PRODUCTS.c.id, PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity, *refs)
+        .where(PRODUCTS.c.id == product_id)
+        .with_for_update(key_share=True)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        raise exc.product_not_found(product_id)
+    product = LockedProduct(row.id, row.unit, row.is_archived, row.min_quantity)
+    return product, [row[4 + i] for i in range(len(locations))]
+
+
+async def lock_products(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, LockedProduct]:
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    stmt = (
+        select(PRODUCTS.c.id, PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity)
+        .where(PRODUCTS.c.id.in_(ids))
+        .order_by(PRODUCTS.c.id)
+        .with_for_update(key_share=True)
+    )
+    rows = (await session.execute(stmt)).all()
+    return {r.id: LockedProduct(r.id, r.unit, r.is_archived, r.min_quantity) for r in rows}
+
+
+async def read_levels(session: AsyncSession, product_ids: Iterable[int]) -> dict[tuple[int, int], Decimal]:
+    """Every level of the (locked) products, all locations: the totals need them all."""
+    ids = list(set(product_ids))
+    where = LEVELS.c.product_id == ids[0] if len(ids) == 1 else LEVELS.c.product_id.in_(ids)
+    rows = await session.execute(
+        select(LEVELS.c.product_id, LEVELS.c.location_id, LEVELS.c.quantity).where(where)
+    )
+    return {(r.product_id, r.location_id): r.quantity for r in rows}
+
+
+def check_quantity(product: LockedProduct, quantity: Decimal, field: str = "quantity") -> None:
+    if not fits_unit(quantity, product.unit):
+        raise exc.invalid_quantity(product.unit, field)
+
+
+def plan(
+    postings: Sequence[Posting], levels: dict[tuple[int, int], Decimal]
+) -> list[tuple[Posting, Decimal]]:
+    """Each posting with the balance after it; refuses (writing nothing) any that goes below zero."""
+    balances = dict(levels)
+    planned = []
+    for posting in postings:
+        key = (posting.product_id, posting.location_id)
+        before = balances.get(key, ZERO)
+        after = before + posting.delta
+        if after < 0:
+            raise exc.insufficient_stock(
+                product_id=posting.product_id,
+                location_id=posting.location_id,
+                available=before,
+                requested=abs(posting.quantity),
+            )
+        balances[key] = after
+        planned.append((posting, after))
+    return planned
+
+
+async def write(
+    session: AsyncSession,
+    *,
+    products: dict[int, LockedProduct],
+    planned: Sequence[tuple[Posting, Decimal]],
+    levels: dict[tuple[int, int], Decimal],
+    user_id: int,
+    now: dt.datetime,
+    idempotency_key: str | None = None,
+    transfer_id: str | None = None,
+) -> Posted:
+    """Write the planned entries and their levels; the caller holds the product locks and commits."""
+    posted = Posted()
+    final: dict[tuple[int, int], Decimal] = {}
+    for posting, after in planned:
+        final[(posting.product_id, posting.location_id)] = after
+    inserts = [
+        {"product_id": p, "location_id": loc, "quantity": q, "updated_at": now}
+        for (p, loc), q in final.items()
+        if (p, loc) not in levels
+    ]
+    updates = [
+        {"p": p, "loc": loc, "q": q, "now": now} for (p, loc), q in final.items() if (p, loc) in levels
+    ]
+    conn = await session.connection()
+    if inserts:
+        await conn.execute(insert(LEVELS), inserts)
+    if updates:
+        stmt = (
+            update(LEVELS)
+            .where(LEVELS.c.product_id == bindparam("p"), LEVELS.c.location_id == bindparam("loc"))
+            .values(quantity=bindparam("q"), updated_at=bindparam("now"))
+        )
+        await conn.execute(stmt, updates[0] if len(updates) == 1 else updates)
+    totals_before: dict[int, Decimal] = {}
+    for (p, _loc), q in levels.items():
+        totals_before[p] = totals_before.get(p, ZERO) + q
+    totals_after = dict(totals_before)
+    for posting, after in planned:
+        row = {
+            "product_id": posting.product_id,
+            "location_id": posting.location_id,
+            "movement_type": posting.movement_type,
+            "quantity": posting.quantity,
+            "balance_after": after,
+            "user_id": user_id,
+            "reason": posting.reason,
+            "reference": posting.reference,
+            "idempotency_key": idempotency_key,
+            "transfer_id": transfer_id,
+            "check_id": posting.check_id,
+            "created_at": now,
+        }
+        result = await conn.execute(insert(MOVEMENTS).values(**row))
+        row["id"] = result.inserted_primary_key[0]  # type: ignore[index]
+        posted.rows.append(row)
+        totals_after[posting.product_id] = totals_after.get(posting.product_id, ZERO) + posting.delta
+    for product_id, after_total in totals_after.items():
+        minimum = products[product_id].min_quantity
+        before_total = totals_before.get(product_id, ZERO)
+        if before_total >= minimum > after_total:
+            last = [r["id"] for r in posted.rows if r["product_id"] == product_id][-1]
+            posted.crossings.append((product_id, last))
+    return posted

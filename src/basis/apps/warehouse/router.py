@@ -1,0 +1,345 @@
+"""The warehouse's HTTP API: thin handlers over the service (paths of the original kept)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from basis.apps.warehouse import reports, service
+from basis.apps.warehouse.dependencies import EntityId, IdempotencyKey, JobsDep, PageDep, ProductId
+from basis.apps.warehouse.idempotency import Answer
+from basis.apps.warehouse.schemas import (
+    CategoryCreate,
+    CategoryPublic,
+    CategoryUpdate,
+    CheckCreate,
+    CheckLines,
+    CheckPublic,
+    CheckStatus,
+    CheckSummary,
+    Items,
+    LocationCreate,
+    LocationPublic,
+    LocationUpdate,
+    MovementCreate,
+    MovementPublic,
+    MovementType,
+    Page,
+    ProductCreate,
+    ProductPublic,
+    ProductStock,
+    ProductUpdate,
+    StockRow,
+    TransferCreate,
+    TransferPublic,
+)
+from basis.core.deps import SessionDep, SettingsDep
+from basis.core.time import parse_instant, utcnow
+from basis.identity.deps import AdminUser, OperatorUser
+
+router = APIRouter(tags=["warehouse"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown product, location, category or check"},
+    409: {
+        "description": "insufficient_stock, product_archived, idempotency_conflict, duplicate_*, check state"
+    },
+    422: {"description": "Invalid input (quantity, precision for the unit, ...)"},
+}
+SearchText = Annotated[str | None, Query(max_length=200)]
+OptionalId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
+
+def _answer(answer: Answer) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+# --- products (the original's paths: /products, /products/{id}, /products/qr/{code})
+
+
+@router.get("/products", response_model=Page[ProductPublic])
+@router.get("/products/", response_model=Page[ProductPublic], include_in_schema=False)
+async def list_products(
+    session: SessionDep,
+    user: OperatorUser,
+    page: PageDep,
+    q: SearchText = None,
+    category_id: OptionalId = None,
+    low_stock: bool = False,
+    include_archived: bool = False,
+) -> Page[ProductPublic]:
+    return await service.list_products(
+        session=session,
+        limit=page.limit,
+        offset=page.offset,
+        q=q,
+        category_id=category_id,
+        low_stock=low_stock,
+        include_archived=include_archived,
+    )
+
+
+@router.post("/products", response_model=ProductPublic, status_code=201, responses=ERRORS)
+@router.post("/products/", response_model=ProductPublic, status_code=201, include_in_schema=False)
+async def create_product(
+    data: ProductCreate, session: SessionDep, user: AdminUser, key: IdempotencyKey, jobs: JobsDep
+) -> Response:
+    return _answer(
+        await service.create_product(session=session, data=data, actor=user, idempotency_key=key, jobs=jobs)
+    )
+
+
+@router.get("/products/qr/{qr_code:path}", response_model=ProductPublic, responses=ERRORS)
+async def product_by_qr(qr_code: str, session: SessionDep, user: OperatorUser) -> ProductPublic:
+    return await service.find_product(session=session, qr_code=qr_code)
+
+
+@router.get("/products/barcode/{code:path}", response_model=ProductPublic, responses=ERRORS)
+async def product_by_barcode(code: str, session: SessionDep, user: OperatorUser) -> ProductPublic:
+    return await service.find_product(session=session, barcode=code)
+
+
+@router.get("/products/{product_id}", response_model=ProductPublic, responses=ERRORS)
+async def get_product(product_id: EntityId, session: SessionDep, user: OperatorUser) -> ProductPublic:
+    return await service.get_product(session=session, product_id=product_id)
+
+
+@router.patch("/products/{product_id}", response_model=ProductPublic, responses=ERRORS)
+async def update_product(
+    product_id: EntityId, data: ProductUpdate, session: SessionDep, user: AdminUser
+) -> ProductPublic:
+    return await service.update_product(session=session, product_id=product_id, data=data, actor=user)
+
+
+@router.delete(
+    "/products/{product_id}",
+    status_code=204,
+    responses={200: {"model": ProductPublic, "description": "Had history: archived instead"}, **ERRORS},
+)
+async def delete_product(product_id: EntityId, session: SessionDep, user: AdminUser) -> Response:
+    archived = await service.delete_product(session=session, product_id=product_id, actor=user)
+    if archived is None:
+        return Response(status_code=204)
+    return JSONResponse(archived.model_dump(mode="json"), status_code=200)
+
+
+@router.get("/products/{product_id}/movements", response_model=Page[MovementPublic], responses=ERRORS)
+async def product_movements(
+    product_id: ProductId, session: SessionDep, user: OperatorUser, page: PageDep
+) -> Page[MovementPublic]:
+    return await service.list_movements(
+        session=session, limit=page.limit, offset=page.offset, product_id=product_id
+    )
+
+
+@router.get("/products/{product_id}/stock", response_model=ProductStock, responses=ERRORS)
+async def product_stock(product_id: EntityId, session: SessionDep, user: OperatorUser) -> ProductStock:
+    return await service.product_stock(session=session, product_id=product_id)
+
+
+# --- categories
+
+
+@router.get("/categories", response_model=Page[CategoryPublic])
+async def list_categories(
+    session: SessionDep, user: OperatorUser, page: PageDep, parent_id: OptionalId = None, q: SearchText = None
+) -> Page[CategoryPublic]:
+    return await service.list_categories(
+        session=session, limit=page.limit, offset=page.offset, parent_id=parent_id, q=q
+    )
+
+
+@router.post("/categories", response_model=CategoryPublic, status_code=201, responses=ERRORS)
+async def create_category(data: CategoryCreate, session: SessionDep, user: AdminUser) -> CategoryPublic:
+    return await service.create_category(session=session, data=data, actor=user)
+
+
+@router.get("/categories/{category_id}", response_model=CategoryPublic, responses=ERRORS)
+async def get_category(category_id: EntityId, session: SessionDep, user: OperatorUser) -> CategoryPublic:
+    return await service.get_category(session=session, category_id=category_id)
+
+
+@router.patch("/categories/{category_id}", response_model=CategoryPublic, responses=ERRORS)
+async def update_category(
+    category_id: EntityId, data: CategoryUpdate, session: SessionDep, user: AdminUser
+) -> CategoryPublic:
+    return await service.update_category(session=session, category_id=category_id, data=data, actor=user)
+
+
+@router.delete("/categories/{category_id}", status_code=204, responses=ERRORS)
+async def delete_category(category_id: EntityId, session: SessionDep, user: AdminUser) -> Response:
+    await service.delete_category(session=session, category_id=category_id, actor=user)
+    return Response(status_code=204)
+
+
+# --- locations
+
+
+@router.get("/locations", response_model=Page[LocationPublic])
+async def list_locations(session: SessionDep, user: OperatorUser, page: PageDep) -> Page[LocationPublic]:
+    return await service.list_locations(session=session, limit=page.limit, offset=page.offset)
+
+
+@router.post("/locations", response_model=LocationPublic, status_code=201, responses=ERRORS)
+async def create_location(data: LocationCreate, session: SessionDep, user: AdminUser) -> LocationPublic:
+    return await service.create_location(session=session, data=data, actor=user)
+
+
+@router.get("/locations/{location_id}", response_model=LocationPublic, responses=ERRORS)
+async def get_location(location_id: EntityId, session: SessionDep, user: OperatorUser) -> LocationPublic:
+    return await service.get_location(session=session, location_id=location_id)
+
+
+@router.patch("/locations/{location_id}", response_model=LocationPublic, responses=ERRORS)
+async def update_location(
+    location_id: EntityId, data: LocationUpdate, session: SessionDep, user: AdminUser
+) -> LocationPublic:
+    return await service.update_location(session=session, location_id=location_id, data=data, actor=user)
+
+
+# --- the ledger (append-only: no PUT, PATCH or DELETE route exists, so those answer 405)
+
+
+@router.post("/stock-movements", response_model=MovementPublic, status_code=201, responses=ERRORS)
+async def record_movement(
+    data: MovementCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
+) -> Response:
+    return _answer(
+        await service.record_movement(session=session, data=data, actor=user, idempotency_key=key, jobs=jobs)
+    )
+
+
+@router.post("/stock-movements/transfer", response_model=TransferPublic, status_code=201, responses=ERRORS)
+async def transfer(
+    data: TransferCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
+) -> Response:
+    return _answer(
+        await service.transfer(session=session, data=data, actor=user, idempotency_key=key, jobs=jobs)
+    )
+
+
+@router.get("/stock-movements", response_model=Page[MovementPublic], responses=ERRORS)
+async def list_movements(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: OperatorUser,
+    page: PageDep,
+    product_id: OptionalId = None,
+    location_id: OptionalId = None,
+    movement_type: MovementType | None = None,
+    user_id: OptionalId = None,
+    since: Annotated[
+        str | None, Query(alias="from", max_length=64, description="ISO-8601; without offset: site time")
+    ] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=64, description="ISO-8601, exclusive")] = None,
+) -> Page[MovementPublic]:
+    return await service.list_movements(
+        session=session,
+        limit=page.limit,
+        offset=page.offset,
+        product_id=product_id,
+        location_id=location_id,
+        movement_type=movement_type,
+        user_id=user_id,
+        since=parse_instant(since, settings.timezone) if since else None,
+        until=parse_instant(until, settings.timezone) if until else None,
+    )
+
+
+@router.get("/stock-movements/{movement_id}", response_model=MovementPublic, responses=ERRORS)
+async def get_movement(movement_id: EntityId, session: SessionDep, user: OperatorUser) -> MovementPublic:
+    return await service.get_movement(session=session, movement_id=movement_id)
+
+
+# --- inventory checks
+
+
+@router.post("/inventory-checks", response_model=CheckPublic, status_code=201, responses=ERRORS)
+async def create_check(
+    data: CheckCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey
+) -> Response:
+    return _answer(await service.create_check(session=session, data=data, actor=user, idempotency_key=key))
+
+
+@router.get("/inventory-checks", response_model=Page[CheckSummary])
+async def list_checks(
+    session: SessionDep,
+    user: OperatorUser,
+    page: PageDep,
+    status: CheckStatus | None = None,
+    location_id: OptionalId = None,
+) -> Page[CheckSummary]:
+    return await service.list_checks(
+        session=session, limit=page.limit, offset=page.offset, status=status, location_id=location_id
+    )
+
+
+@router.get("/inventory-checks/{check_id}", response_model=CheckPublic, responses=ERRORS)
+async def get_check(check_id: EntityId, session: SessionDep, user: OperatorUser) -> CheckPublic:
+    return await service.get_check(session=session, check_id=check_id)
+
+
+@router.put("/inventory-checks/{check_id}/lines", response_model=CheckPublic, responses=ERRORS)
+async def set_check_lines(
+    check_id: EntityId, data: CheckLines, session: SessionDep, user: OperatorUser
+) -> CheckPublic:
+    return await service.set_check_lines(session=session, check_id=check_id, data=data, actor=user)
+
+
+@router.post("/inventory-checks/{check_id}/confirm", response_model=CheckPublic, responses=ERRORS)
+async def confirm_check(
+    check_id: EntityId, session: SessionDep, user: OperatorUser, jobs: JobsDep
+) -> CheckPublic:
+    return await service.confirm_check(session=session, check_id=check_id, actor=user, jobs=jobs)
+
+
+@router.post("/inventory-checks/{check_id}/cancel", response_model=CheckPublic, responses=ERRORS)
+async def cancel_check(check_id: EntityId, session: SessionDep, user: AdminUser) -> CheckPublic:
+    return await service.cancel_check(session=session, check_id=check_id, actor=user)
+
+
+# --- reports
+
+
+@router.get(
+    "/reports/stock",
+    response_model=Items[StockRow],
+    responses={
+        200: {
+            "content": {reports.CSV_MEDIA_TYPE: {}, reports.XLSX_MEDIA_TYPE: {}},
+            "description": "JSON, or the same rows as CSV (';', UTF-8 BOM) or XLSX with ?format=",
+        }
+    },
+)
+async def stock_report(
+    session: SessionDep,
+    user: OperatorUser,
+    format: Literal["json", "csv", "xlsx"] = "json",
+    location_id: OptionalId = None,
+) -> Response:
+    rows = await service.stock_rows(session=session, location_id=location_id)
+    if format == "json":
+        return Response(reports.to_json_bytes(rows), media_type="application/json")
+    stamp = utcnow().strftime("%Y%m%d")
+    if format == "csv":
+        body, media_type = reports.to_csv(rows), reports.CSV_MEDIA_TYPE
+    else:
+        body, media_type = reports.to_xlsx(rows), reports.XLSX_MEDIA_TYPE
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="stock-{stamp}.{format}"'},
+    )
+
+
+@router.get("/reports/low-stock", response_model=Items[ProductPublic])
+async def low_stock_report(session: SessionDep, user: OperatorUser) -> Items[ProductPublic]:
+    return Items[ProductPublic](items=await service.low_stock(session=session))
+
+
+@router.get("/reports/overstock", response_model=Items[ProductPublic])
+async def overstock_report(session: SessionDep, user: OperatorUser) -> Items[ProductPublic]:
+    return Items[ProductPublic](items=await service.overstock(session=session))

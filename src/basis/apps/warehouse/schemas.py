@@ -1,0 +1,392 @@
+"""Request and response bodies of the warehouse API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, UNITS, as_number
+
+T = TypeVar("T")
+
+Unit = Literal["pcs", "pack", "box", "kg", "g", "l", "ml", "m"]
+assert set(Unit.__args__) == set(UNITS)  # type: ignore[attr-defined]
+MovementType = Literal["incoming", "outgoing", "adjustment", "transfer_out", "transfer_in"]
+RecordableType = Literal["incoming", "outgoing", "adjustment"]
+CheckStatus = Literal["open", "confirmed", "cancelled"]
+
+
+def _check_quantity(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -SCALE:
+        raise PydanticCustomError(
+            "decimal_max_places",
+            "Decimal input should have no more than {places} decimal places",
+            {"places": SCALE},
+        )
+    if abs(value) >= MAX_QUANTITY:
+        raise PydanticCustomError("quantity_too_large", "Quantity must be below 10^12")
+    return value
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise PydanticCustomError("greater_than", "Input should be greater than 0", {"gt": 0})
+    return value
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise PydanticCustomError(
+            "greater_than_equal", "Input should be greater than or equal to 0", {"ge": 0}
+        )
+    return value
+
+
+_number_out = PlainSerializer(as_number, return_type=int | float, when_used="json")
+QuantityIn = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_quantity)]
+"""A JSON number or a decimal string, at most three decimal places."""
+PositiveQuantity = Annotated[QuantityIn, AfterValidator(_positive)]
+NonNegativeQuantity = Annotated[QuantityIn, AfterValidator(_non_negative)]
+QuantityOut = Annotated[Decimal, _number_out]
+
+
+def storable_text(value: str) -> str:
+    """Refuse what a database cannot store: NUL characters (PostgreSQL) and lone surrogates."""
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "Text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("invalid_unicode", "Text must be valid Unicode") from None
+    return value
+
+
+_storable = AfterValidator(storable_text)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _storable]
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$"), _storable
+]
+QrCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), _storable]
+Text = Annotated[str, StringConstraints(max_length=10_000), _storable]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), _storable]
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), _storable]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Items(BaseModel, Generic[T]):
+    items: list[T]
+
+
+# --- categories
+
+
+class CategoryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    parent_id: Id | None = None
+    description: Text | None = None
+
+
+class CategoryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    parent_id: Id | None = None
+    description: Text | None = None
+
+
+class CategoryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    parent_id: int | None
+    description: str | None
+
+
+# --- locations
+
+
+class LocationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    parent_id: Id | None = None
+    description: Text | None = None
+    is_default: bool = False
+
+
+class LocationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    parent_id: Id | None = None
+    description: Text | None = None
+    is_default: Literal[True] | None = None
+    """Make this the default location (the previous default stops being one)."""
+
+
+class LocationPublic(BaseModel):
+    id: int
+    name: str
+    parent_id: int | None
+    description: str | None
+    is_default: bool
+
+
+# --- products
+
+
+class _Limits(BaseModel):
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> _Limits:
+        low = getattr(self, "min_quantity", None)
+        high = getattr(self, "max_quantity", None)
+        if low is not None and high is not None and high < low:
+            raise PydanticCustomError("max_below_min", "max_quantity must not be below min_quantity")
+        return self
+
+
+class ProductCreate(_Limits):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Text | None = None
+    sku: Code
+    qr_code: QrCode | None = None
+    """Generated as ``product:<uuid>`` when not given."""
+    barcode: Code | None = None
+    category_id: Id | None = None
+    unit: Unit = "pcs"
+    min_quantity: NonNegativeQuantity = Decimal(0)
+    max_quantity: NonNegativeQuantity | None = None
+    current_quantity: NonNegativeQuantity | None = None
+    """The original's initial quantity: recorded as an incoming movement at the default location."""
+
+
+class ProductUpdate(_Limits):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Text | None = None
+    sku: Code | None = None
+    qr_code: QrCode | None = None
+    barcode: Code | None = None
+    category_id: Id | None = None
+    unit: Unit | None = None
+    min_quantity: NonNegativeQuantity | None = None
+    max_quantity: NonNegativeQuantity | None = None
+    is_archived: bool | None = None
+
+
+class ProductPublic(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    sku: str
+    qr_code: str
+    barcode: str | None
+    category_id: int | None
+    unit: str
+    min_quantity: QuantityOut
+    max_quantity: QuantityOut | None
+    is_archived: bool
+    current_quantity: QuantityOut
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class LevelPublic(BaseModel):
+    location_id: int
+    location: str
+    quantity: QuantityOut
+
+
+class ProductStock(BaseModel):
+    product_id: int
+    unit: str
+    total: QuantityOut
+    levels: list[LevelPublic]
+
+
+# --- movements
+
+
+class MovementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    movement_type: RecordableType
+    quantity: QuantityIn
+    """Positive; an adjustment's is signed (its sign is the direction)."""
+    location_id: Id | None = None
+    reason: Reason | None = None
+    reference: Reference | None = None
+
+    @model_validator(mode="after")
+    def _sign_and_reason(self) -> MovementCreate:
+        if self.movement_type == "adjustment":
+            if self.quantity == 0:
+                raise PydanticCustomError("adjustment_zero", "An adjustment's quantity must not be 0")
+            if not self.reason:
+                raise PydanticCustomError("reason_required", "An adjustment needs a reason")
+        elif self.quantity <= 0:
+            raise PydanticCustomError("greater_than", "Input should be greater than 0", {"gt": 0})
+        return self
+
+
+class TransferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    from_location_id: Id
+    to_location_id: Id
+    quantity: PositiveQuantity
+    reason: Reason | None = None
+    reference: Reference | None = None
+
+    @model_validator(mode="after")
+    def _two_places(self) -> TransferCreate:
+        if self.from_location_id == self.to_location_id:
+            raise PydanticCustomError("same_location", "from_location_id and to_location_id must differ")
+        return self
+
+
+class MovementPublic(BaseModel):
+    id: int
+    product_id: int
+    location_id: int
+    movement_type: MovementType
+    quantity: QuantityOut
+    balance_after: QuantityOut
+    user_id: int
+    reason: str | None
+    reference: str | None
+    idempotency_key: str | None
+    transfer_id: str | None
+    check_id: int | None
+    created_at: dt.datetime
+
+
+class TransferPublic(BaseModel):
+    transfer_id: str
+    product_id: int
+    from_location_id: int
+    to_location_id: int
+    quantity: QuantityOut
+    movements: list[MovementPublic]
+    """The transfer_out, then the transfer_in."""
+
+
+# --- inventory checks
+
+
+class CheckCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    location_id: Id | None = None
+    note: Text | None = None
+
+
+class CheckLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    actual_quantity: NonNegativeQuantity
+
+
+class CheckLines(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lines: Annotated[list[CheckLineIn], Field(max_length=10_000)]
+
+    @model_validator(mode="after")
+    def _each_product_once(self) -> CheckLines:
+        seen: set[int] = set()
+        for line in self.lines:
+            if line.product_id in seen:
+                raise PydanticCustomError(
+                    "duplicate_product",
+                    "Product {product_id} is listed twice",
+                    {"product_id": line.product_id},
+                )
+            seen.add(line.product_id)
+        return self
+
+
+class CheckLinePublic(BaseModel):
+    product_id: int
+    actual_quantity: QuantityOut
+    expected_quantity: QuantityOut | None
+    difference: QuantityOut | None
+    movement_id: int | None
+
+
+class CheckPublic(BaseModel):
+    id: int
+    status: CheckStatus
+    location_id: int
+    note: str | None
+    created_by: int
+    confirmed_by: int | None
+    cancelled_by: int | None
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    lines: list[CheckLinePublic]
+
+
+class CheckSummary(BaseModel):
+    id: int
+    status: CheckStatus
+    location_id: int
+    note: str | None
+    created_by: int
+    confirmed_by: int | None
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    line_count: int
+
+
+# --- reports
+
+
+class StockRow(BaseModel):
+    product_id: int
+    sku: str
+    name: str
+    location_id: int
+    location: str
+    quantity: QuantityOut
+    unit: str
+
+
+class DriftPublic(BaseModel):
+    product_id: int
+    location_id: int
+    level: QuantityOut | None
+    ledger: QuantityOut
+    last_balance: QuantityOut | None

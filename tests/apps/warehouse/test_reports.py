@@ -1,0 +1,107 @@
+"""W7 and the stock report: low stock, overstock, the admins' mail, CSV and XLSX."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import FastAPI
+from openpyxl import load_workbook
+from tests.apps.warehouse.conftest import Warehouse
+
+
+async def _items(wh: Warehouse, path: str) -> list[dict[str, Any]]:
+    response = await wh.client.get(path, headers=wh.operator)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def test_low_stock_and_overstock(wh: Warehouse) -> None:
+    never = await wh.product(min_quantity=1)
+    low = await wh.product(min_quantity=10)
+    at_min = await wh.product(min_quantity=5, max_quantity=5)
+    over = await wh.product(max_quantity=3)
+    unlimited = await wh.product()
+    archived = await wh.product(min_quantity=100)
+    await wh.move(low["id"], "incoming", 9)
+    await wh.move(at_min["id"], "incoming", 5)
+    await wh.move(over["id"], "incoming", 4)
+    await wh.move(unlimited["id"], "incoming", 1000)
+    await wh.client.patch(f"/products/{archived['id']}", json={"is_archived": True}, headers=wh.admin)
+
+    low_ids = {p["id"]: p["current_quantity"] for p in await _items(wh, "/reports/low-stock")}
+    over_ids = {p["id"]: p["current_quantity"] for p in await _items(wh, "/reports/overstock")}
+    listed = await wh.client.get("/products", params={"low_stock": True}, headers=wh.operator)
+
+    assert low_ids == {never["id"]: 0, low["id"]: 9}
+    assert over_ids == {over["id"]: 4}
+    assert {p["id"] for p in listed.json()["items"]} == set(low_ids)
+
+
+async def test_one_mail_per_crossing_below_the_minimum(wh: Warehouse, app: FastAPI, make_user: Any) -> None:
+    await make_user(role="admin", email="boss@example.com")
+    infra = app.state.infra
+    product = await wh.product(name="Gloves", sku="GL-1", min_quantity=10)
+
+    async def mails() -> list[dict[str, Any]]:
+        await infra.jobs.drain()
+        return [m for m in infra.mailer.read() if "GL-1" in m["subject"]]
+
+    await wh.move(product["id"], "incoming", 12)
+    await wh.move(product["id"], "outgoing", 2)
+    assert await mails() == []
+    crossing = await wh.move(product["id"], "outgoing", 1)
+    await wh.move(product["id"], "outgoing", 1)
+    await wh.move(product["id"], "incoming", 1)
+    (mail,) = await mails()
+    assert "boss@example.com" in mail["to"]
+    assert "Gloves" in mail["text"] and f"#{crossing['id']}" in mail["text"]
+
+    await wh.move(product["id"], "incoming", 5)
+    await wh.move(product["id"], "adjustment", -6, reason="damaged")
+    assert len(await mails()) == 2
+
+
+async def test_the_stock_report_in_three_formats(wh: Warehouse) -> None:
+    shelf = await wh.location("Shelf;B")
+    bolts = await wh.product(name="Bolt M8", sku="B-8")
+    cable = await wh.product(name="=cable", sku="C-1", unit="m")
+    await wh.move(bolts["id"], "incoming", 100)
+    await wh.move(bolts["id"], "incoming", 5, location_id=shelf["id"])
+    await wh.move(cable["id"], "incoming", "12.5", location_id=shelf["id"])
+
+    rows = await _items(wh, "/reports/stock")
+    assert [(r["sku"], r["location"], r["quantity"], r["unit"]) for r in rows] == [
+        ("B-8", "Main warehouse", 100, "pcs"),
+        ("B-8", "Shelf;B", 5, "pcs"),
+        ("C-1", "Shelf;B", 12.5, "m"),
+    ]
+    assert set(rows[0]) == {"product_id", "sku", "name", "location_id", "location", "quantity", "unit"}
+
+    as_csv = await wh.client.get("/reports/stock", params={"format": "csv"}, headers=wh.operator)
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.content.startswith(b"\xef\xbb\xbf")
+    assert "attachment" in as_csv.headers["content-disposition"]
+    parsed = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig")), delimiter=";"))
+    assert parsed[0] == ["product_id", "sku", "name", "location_id", "location", "quantity", "unit"]
+    assert [(r[1], r[4], r[5]) for r in parsed[1:]] == [
+        ("B-8", "Main warehouse", "100"),
+        ("B-8", "Shelf;B", "5"),
+        ("C-1", "Shelf;B", "12,5"),
+    ]
+    assert parsed[3][2] == "'=cable"
+
+    as_xlsx = await wh.client.get("/reports/stock", params={"format": "xlsx"}, headers=wh.operator)
+    assert as_xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(as_xlsx.content), read_only=True).active
+    cells = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert cells[0] == parsed[0]
+    assert [(r[1], r[4], r[5]) for r in cells[1:]] == [
+        ("B-8", "Main warehouse", 100),
+        ("B-8", "Shelf;B", 5),
+        ("C-1", "Shelf;B", 12.5),
+    ]
+    by_location = await _items(wh, f"/reports/stock?location_id={shelf['id']}")
+    assert len(by_location) == 2
+    assert (await wh.client.get("/reports/stock?format=pdf", headers=wh.operator)).status_code == 422
