@@ -29,10 +29,10 @@ def schemathesis(base_url: str, tmp_path: Path, *extra: str) -> subprocess.Compl
     )
 
 
-def test_no_input_causes_a_server_error(
+async def test_no_input_causes_a_server_error(
     live_servers: Callable[..., Any], make_user: Callable[..., Any], tmp_path: Path
 ) -> None:
-    user = make_user(role="admin", password="contract-test-password-1")
+    user = await make_user(role="admin", password="contract-test-password-1")
     with live_servers(1, rate_limits_enabled=False) as (url,):
         login = httpx.post(f"{url}/auth/login", json={"email": user.email, "password": "contract-test-password-1"})
         assert login.status_code == 200, login.text

@@ -297,7 +297,7 @@ def _add_app_commands() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     _add_app_commands()
     try:
-        cli(args=argv, standalone_mode=False)
+        result = cli(args=argv, standalone_mode=False)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
@@ -318,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             typer.echo(f"error: cannot reach the database: {str(exc).splitlines()[0][:300]}", err=True)
             raise SystemExit(2) from None
         raise
+    # Without standalone mode click returns the exit code of typer.Exit instead of exiting.
+    if isinstance(result, int) and result != 0:
+        raise SystemExit(result)
 
 
 if __name__ == "__main__":
