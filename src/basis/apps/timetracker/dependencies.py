@@ -1,0 +1,100 @@
+"""Dependencies that load or refuse: entities by id, the terminal behind a key, self-service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path
+
+from basis.apps.timetracker import exceptions as exc
+from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
+from basis.apps.timetracker.service import employee_for_user
+from basis.apps.timetracker.terminal import TerminalCtx, authenticate
+from basis.core.deps import InfraDep, SessionDep, SettingsDep
+from basis.identity.deps import CurrentUser
+
+STAFF_ROLES = ("admin", "operator")
+MAX_ID = 2_147_483_647
+
+
+async def valid_employee_id(
+    employee_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
+) -> Employee:
+    employee = await session.get(Employee, employee_id)
+    if employee is None:
+        raise exc.employee_not_found()
+    return employee
+
+
+async def readable_employee_id(
+    employee_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, user: CurrentUser
+) -> Employee:
+    """Staff read any employee; a user only the employee linked to their account."""
+    if user.role not in STAFF_ROLES:
+        own = await employee_for_user(session, user.id)
+        if own != employee_id:
+            raise exc.not_your_employee()
+    return await valid_employee_id(employee_id, session)
+
+
+async def valid_event_id(event_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Event:
+    event = await session.get(Event, event_id)
+    if event is None:
+        raise exc.event_not_found()
+    return event
+
+
+async def readable_event_id(
+    event_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, user: CurrentUser
+) -> Event:
+    event = await valid_event_id(event_id, session)
+    if user.role not in STAFF_ROLES and await employee_for_user(session, user.id) != event.employee_id:
+        raise exc.not_your_employee()
+    return event
+
+
+async def valid_terminal_id(
+    terminal_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
+) -> Terminal:
+    terminal = await session.get(Terminal, terminal_id)
+    if terminal is None:
+        raise exc.terminal_not_found()
+    return terminal
+
+
+async def valid_schedule_id(
+    schedule_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
+) -> Schedule:
+    schedule = await session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise exc.schedule_not_found()
+    return schedule
+
+
+async def current_terminal(
+    session: SessionDep,
+    settings: SettingsDep,
+    infra: InfraDep,
+    x_terminal_key: Annotated[str | None, Header(alias="X-Terminal-Key")] = None,
+) -> TerminalCtx:
+    return await authenticate(session, x_terminal_key, infra=infra, settings=settings)
+
+
+async def self_service_employee(session: SessionDep, user: CurrentUser) -> int | None:
+    """None for staff (no restriction); the linked employee's id for a user (403 without one)."""
+    if user.role in STAFF_ROLES:
+        return None
+    own = await employee_for_user(session, user.id)
+    if own is None:
+        raise exc.not_your_employee()
+    return own
+
+
+EmployeeDep = Annotated[Employee, Depends(valid_employee_id)]
+ReadableEmployee = Annotated[Employee, Depends(readable_employee_id)]
+EventDep = Annotated[Event, Depends(valid_event_id)]
+ReadableEvent = Annotated[Event, Depends(readable_event_id)]
+TerminalDep = Annotated[Terminal, Depends(valid_terminal_id)]
+ScheduleDep = Annotated[Schedule, Depends(valid_schedule_id)]
+CurrentTerminal = Annotated[TerminalCtx, Depends(current_terminal)]
+OwnEmployeeScope = Annotated[int | None, Depends(self_service_employee)]

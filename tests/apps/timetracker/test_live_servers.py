@@ -1,0 +1,124 @@
+"""Several real server processes: two taps of one card at two terminals end as one event (R8),
+and the live feed reaches a socket held by another process (Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from basis.core.time import to_ms, utcnow
+from basis.settings import Settings
+from tests.fixtures.auth import MakeUser, bearer_for
+
+pytestmark = pytest.mark.slow
+
+
+async def _setup(
+    base: str, headers: dict[str, str], employees: int
+) -> tuple[list[str], list[dict[str, Any]]]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        keys = []
+        for name in ("Door A", "Door B"):
+            response = await client.post("/api/terminals", json={"name": name}, headers=headers)
+            assert response.status_code == 201, response.text
+            keys.append(response.json()["api_key"])
+        people = []
+        for i in range(employees):
+            response = await client.post(
+                "/api/employees", json={"full_name": f"Racer {i}", "nfc_uid": f"0A{i:04X}"}, headers=headers
+            )
+            assert response.status_code == 201, response.text
+            people.append(response.json())
+    return keys, people
+
+
+async def test_simultaneous_taps_at_two_terminals_are_one_event(
+    live_servers: Callable[..., Any],
+    redis_url: str,
+    session: AsyncSession,
+    settings: Settings,
+    make_user: MakeUser,
+) -> None:
+    admin = await bearer_for(session, settings, await make_user(role="admin"))
+    with live_servers(2, redis_url=redis_url) as (first, second):
+        keys, people = await _setup(first, admin, employees=12)
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def tap(base: str, key: str, uid: str, ts: int) -> dict[str, Any]:
+                response = await client.post(
+                    f"{base}/api/terminal/scan", json={"uid": uid, "ts": ts}, headers={"X-Terminal-Key": key}
+                )
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            now = to_ms(utcnow())
+            rounds = []
+            for person in people:
+                # The same card at both doors, 50 ms apart, sent at once to two processes.
+                rounds.append(
+                    asyncio.gather(
+                        tap(first, keys[0], person["nfc_uid"], now),
+                        tap(second, keys[1], person["nfc_uid"], now + 50),
+                    )
+                )
+            answers = await asyncio.gather(*rounds)
+            for a, b in answers:
+                assert sorted([a["status"], b["status"]]) == ["accepted", "duplicate"], (a, b)
+                assert a["event_id"] == b["event_id"]
+                assert a["direction"] == b["direction"] == "IN"
+            events = await client.get(f"{second}/api/events", params={"limit": 500}, headers=admin)
+            assert events.json()["total"] == len(people)
+
+
+async def test_live_feed_crosses_processes_and_needs_a_staff_token(
+    backend: str,
+    live_servers: Callable[..., Any],
+    redis_url: str,
+    session: AsyncSession,
+    settings: Settings,
+    make_user: MakeUser,
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the feed goes through Redis, not the database: checked once, on PostgreSQL")
+    admin = await bearer_for(session, settings, await make_user(role="admin"))
+    operator_token = (await bearer_for(session, settings, await make_user(role="operator")))["Authorization"][
+        7:
+    ]
+    user_token = (await bearer_for(session, settings, await make_user(role="user")))["Authorization"][7:]
+    with live_servers(2, redis_url=redis_url) as (first, second):
+        keys, people = await _setup(first, admin, employees=1)
+        ws_base = first.replace("http://", "ws://")
+        for token in ("", "not-a-token", user_token):
+            async with connect(f"{ws_base}/api/ws/scans?token={token}") as socket:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(socket.recv(), timeout=10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        async with connect(f"{ws_base}/api/ws/scans?token={operator_token}") as socket:
+            await asyncio.sleep(0.3)  # the subscription is in place before the scan
+            async with httpx.AsyncClient(base_url=second, timeout=30) as client:
+                refused = await client.post(
+                    "/api/terminal/scan", json={"uid": "FFFFFF"}, headers={"X-Terminal-Key": keys[1]}
+                )
+                assert refused.status_code == 404
+                accepted = await client.post(
+                    "/api/terminal/scan",
+                    json={"uid": people[0]["nfc_uid"]},
+                    headers={"X-Terminal-Key": keys[1]},
+                )
+                assert accepted.status_code == 200
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+            assert message["type"] == "scan"
+            assert message["event"]["id"] == accepted.json()["event_id"]
+            assert message["event"]["direction"] == "IN" and message["event"]["terminal_name"] == "Door B"
+            assert message["employee"] == {"id": people[0]["id"], "full_name": people[0]["full_name"]}
+            # Only accepted scans are sent: the refused one never arrived before it.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(socket.recv(), timeout=0.5)
