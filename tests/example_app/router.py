@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
 from basis.core.deps import InfraDep, SessionDep
+from basis.core.pagination import Limit, Offset
 from tests.example_app import service
 
 router = APIRouter(prefix="/example", tags=["example"])
@@ -57,8 +58,8 @@ async def create_note(data: NoteCreate, session: SessionDep) -> NotePublic:
 @router.get("/notes")
 async def list_notes(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> NoteList:
     notes, total = await service.list_notes(session=session, limit=limit, offset=offset)
     items = [NotePublic.model_validate(n) for n in notes]

@@ -63,6 +63,7 @@ from basis.apps.timetracker.schemas import (
 )
 from basis.core.deps import ClientIP, InfraDep, SessionDep, SettingsDep
 from basis.core.errors import BasisError, Unprocessable
+from basis.core.pagination import Limit, Offset
 from basis.identity.deps import AdminUser, OperatorUser, authenticate_token
 from basis.settings import Settings
 
@@ -70,9 +71,7 @@ terminal_router = APIRouter(prefix="/api", tags=["timetracker: terminals"])
 public_router = APIRouter(prefix="/api", tags=["timetracker"])
 router = APIRouter(prefix="/api", tags=["timetracker"])
 
-Limit = Annotated[int, Query(ge=1, le=500)]
 IdParam = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 DateParam = Annotated[dt.date | None, Query()]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
