@@ -1,0 +1,389 @@
+"""The admin panel: SQLAdmin at /admin for admin-role users only.
+
+Its own signed session cookie (``settings.admin_secret``, SameSite=Strict, Secure under HTTPS);
+each request re-reads the admin and the panel session from the database, so a demotion, a
+deactivation or a revoked session ends access at once. Unsafe requests must come from an
+allowed Origin (CSRF), the login form included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqladmin import Admin, ModelView, action
+from sqladmin.authentication import AuthenticationBackend
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from wtforms import Form, PasswordField, SelectField
+from wtforms.validators import Optional as OptionalValidator
+
+from basis.core.errors import BasisError, TooManyRequests
+from basis.core.net import client_ip
+from basis.identity import service
+from basis.identity.dependencies import origin_allowed
+from basis.identity.models import ROLES, AuthEvent, RefreshToken, User
+from basis.identity.schemas import UserCreate, UserUpdate
+from basis.settings import Settings
+
+BASE_URL = "/admin"
+SESSION_COOKIE = "basis_admin"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class AdminOriginCheck:
+    """403 for a state-changing request from a foreign Origin, and for cross-site action links."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            unsafe = request.method in UNSAFE_METHODS
+            # SQLAdmin's custom actions are GET links; a browser marks cross-site navigations.
+            cross_site_action = (
+                "/action/" in request.url.path and request.headers.get("sec-fetch-site") == "cross-site"
+            )
+            if (unsafe and not origin_allowed(request, self.settings)) or cross_site_action:
+                response = Response(
+                    '{"detail":"Origin not allowed","code":"origin_not_allowed"}',
+                    status_code=403,
+                    media_type="application/json",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class AdminAuth(AuthenticationBackend):
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        cookie = f"__Secure-{SESSION_COOKIE}" if settings.is_https else SESSION_COOKIE
+        super().__init__(
+            secret_key=settings.admin_secret,
+            session_cookie=cookie,
+            max_age=service.ADMIN_PANEL_HOURS * 3600,
+            path=BASE_URL,
+            same_site="strict",
+            https_only=settings.is_https,
+        )
+        self.main_app = app
+        self.settings = settings
+        self.admin: Admin | None = None
+
+    def _meta(self, request: Request) -> service.Meta:
+        ip = client_ip(request, tuple(self.settings.trusted_proxies))
+        return service.Meta(ip=ip, user_agent=request.headers.get("user-agent"))
+
+    def _sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.main_app.state.db.sessionmaker
+
+    async def login(self, request: Request) -> Response | bool:
+        form = await request.form()
+        username, password = form.get("username"), form.get("password")
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            return False
+        if len(password) > 1024 or len(username) > 320 or "\x00" in username + password:
+            return False
+        async with self._sessions()() as session:
+            try:
+                uid, sid = await service.admin_panel_login(
+                    session=session,
+                    settings=self.settings,
+                    infra=self.main_app.state.infra,
+                    identifier=username,
+                    password=password,
+                    meta=self._meta(request),
+                )
+            except TooManyRequests as exc:
+                return await self._login_page(
+                    request, "Too many attempts; try again later.", 429, exc.headers
+                )
+            except BasisError:
+                return False
+        request.session.clear()
+        request.session.update({"uid": uid, "sid": sid})
+        return True
+
+    async def _login_page(
+        self, request: Request, error: str, status: int, headers: dict[str, str] | None
+    ) -> Response:
+        assert self.admin is not None
+        response = await self.admin.templates.TemplateResponse(
+            request, "sqladmin/login.html", {"error": error}, status_code=status
+        )
+        response.headers.update(headers or {})
+        return response
+
+    async def logout(self, request: Request) -> Response | bool:
+        uid, sid = request.session.get("uid"), request.session.get("sid")
+        request.session.clear()
+        if isinstance(uid, int) and isinstance(sid, str):
+            async with self._sessions()() as session:
+                await service.revoke_families(
+                    session=session,
+                    settings=self.settings,
+                    infra=self.main_app.state.infra,
+                    family_ids=[sid],
+                    reason="logout",
+                )
+                service.audit(
+                    session,
+                    "logout",
+                    success=True,
+                    meta=self._meta(request),
+                    user_id=uid,
+                    details={"sid": sid},
+                )
+                await session.commit()
+        return False
+
+    async def authenticate(self, request: Request) -> Response | bool:
+        user = await self.current_admin(request)
+        return user is not None
+
+    async def current_admin(self, request: Request) -> User | None:
+        uid, sid = request.session.get("uid"), request.session.get("sid")
+        if not isinstance(uid, int) or not isinstance(sid, str):
+            return None
+        async with self._sessions()() as session:
+            user = await service.admin_panel_user(session=session, user_id=uid, sid=sid)
+        if user is None:
+            request.session.clear()
+        return user
+
+    async def get_user_id(self, request: Request) -> Any:
+        return request.session.get("uid")
+
+
+def _backend(request: Request) -> AdminAuth:
+    backend = request.scope["app"].state.basis_admin_auth
+    assert isinstance(backend, AdminAuth)
+    return backend
+
+
+async def _context(request: Request) -> tuple[AdminAuth, Settings, Any, service.Meta, User | None]:
+    backend = _backend(request)
+    actor = await backend.current_admin(request)
+    return backend, backend.settings, backend.main_app.state.infra, backend._meta(request), actor
+
+
+def _pks(request: Request) -> list[int]:
+    values = []
+    for part in request.query_params.get("pks", "").split(","):
+        if part.strip().isdigit():
+            values.append(int(part))
+    return values
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: (value.strip() or None) if isinstance(value, str) else value for key, value in data.items()}
+
+
+def _readable(exc: Exception) -> ValueError:
+    if isinstance(exc, BasisError):
+        detail = exc.detail
+        if isinstance(detail, list):
+            detail = "; ".join(str(item.get("msg", item)) for item in detail)
+        return ValueError(str(detail))
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()))
+    return ValueError(str(exc))
+
+
+class UserAdmin(ModelView, model=User):
+    name = "User"
+    name_plural = "Users"
+    icon = "fa-solid fa-user"
+    column_list = [
+        User.id,
+        User.email,
+        User.username,
+        User.full_name,
+        User.role,
+        User.is_active,
+        User.created_at,
+    ]
+    column_details_exclude_list = [User.password_hash, User.username_key]
+    column_export_exclude_list = [User.password_hash, User.username_key]
+    column_searchable_list = [User.email, User.username, User.full_name]
+    column_sortable_list = [User.id, User.email, User.role, User.is_active, User.created_at]
+    form_columns = [User.email, User.username, User.full_name, User.phone, User.role, User.is_active]
+    form_overrides = {"role": SelectField}
+    form_args = {"role": {"choices": [(role, role) for role in ROLES]}}
+    can_delete = False
+    can_export = False
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        base = await super().scaffold_form(rules)
+
+        class UserForm(base):  # type: ignore[misc, valid-type]
+            password = PasswordField(
+                "Password",
+                validators=[OptionalValidator()],
+                render_kw={"class": "form-control", "autocomplete": "new-password"},
+                description="Required for a new user; leave empty to keep the current one. Stored hashed.",
+            )
+
+        return UserForm
+
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
+        _, settings, _, meta, actor = await _context(request)
+        try:
+            values = _clean(data)
+            values.pop("is_active", None)
+            create = UserCreate.model_validate(values)
+        except Exception as exc:
+            raise _readable(exc) from None
+        async with self.session_maker() as session:
+            try:
+                return await service.create_user(
+                    session=session, settings=settings, data=create, actor=actor, meta=meta
+                )
+            except BasisError as exc:
+                raise _readable(exc) from None
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        _, settings, infra, meta, actor = await _context(request)
+        values = _clean(data)
+        if not values.get("password"):
+            values.pop("password", None)
+        try:
+            changes = UserUpdate.model_validate(values)
+        except Exception as exc:
+            raise _readable(exc) from None
+        async with self.session_maker() as session:
+            user = await session.get(User, int(pk))
+            if user is None:
+                raise ValueError("User not found")
+            try:
+                return await service.update_user(
+                    session=session,
+                    settings=settings,
+                    infra=infra,
+                    user=user,
+                    data=changes,
+                    actor=actor,
+                    meta=meta,
+                )
+            except BasisError as exc:
+                raise _readable(exc) from None
+
+    async def _each_user(self, request: Request, verb: str) -> Response:
+        _, settings, infra, meta, actor = await _context(request)
+        errors = []
+        async with self.session_maker() as session:
+            for pk in _pks(request):
+                user = await session.get(User, pk)
+                if user is None:
+                    continue
+                try:
+                    if verb == "deactivate":
+                        await service.deactivate_user(
+                            session=session, settings=settings, infra=infra, user=user, actor=actor, meta=meta
+                        )
+                    else:
+                        await service.revoke_all_sessions(
+                            session=session, settings=settings, infra=infra, user=user, actor=actor, meta=meta
+                        )
+                except BasisError as exc:
+                    await session.rollback()
+                    errors.append(f"{user}: {exc.detail}")
+        url = request.url_for("admin:list", identity=self.identity)
+        if errors:
+            url = url.include_query_params(error="; ".join(errors))
+        return RedirectResponse(url, status_code=302)
+
+    @action(
+        name="deactivate",
+        label="Deactivate",
+        confirmation_message="Deactivate the selected users and end all their sessions?",
+    )
+    async def deactivate(self, request: Request) -> Response:
+        return await self._each_user(request, "deactivate")
+
+    @action(
+        name="revoke_sessions",
+        label="Revoke all sessions",
+        confirmation_message="Sign the selected users out everywhere?",
+    )
+    async def revoke_sessions(self, request: Request) -> Response:
+        return await self._each_user(request, "revoke")
+
+
+class AuthEventAdmin(ModelView, model=AuthEvent):
+    name = "Auth event"
+    name_plural = "Auth events"
+    icon = "fa-solid fa-shield-halved"
+    column_list = [
+        AuthEvent.created_at,
+        AuthEvent.event_type,
+        AuthEvent.success,
+        AuthEvent.user_id,
+        AuthEvent.ip,
+        AuthEvent.user_agent,
+        AuthEvent.details,
+    ]
+    column_searchable_list = [AuthEvent.event_type, AuthEvent.ip]
+    column_sortable_list = [AuthEvent.created_at, AuthEvent.event_type, AuthEvent.user_id]
+    column_default_sort = [(AuthEvent.created_at, True)]
+    can_create = False
+    can_edit = False
+    can_delete = False
+
+
+class SessionAdmin(ModelView, model=RefreshToken):
+    name = "Session token"
+    name_plural = "Session tokens"
+    icon = "fa-solid fa-key"
+    column_list = [
+        RefreshToken.id,
+        RefreshToken.user_id,
+        RefreshToken.family_id,
+        RefreshToken.device,
+        RefreshToken.ip,
+        RefreshToken.issued_at,
+        RefreshToken.expires_at,
+        RefreshToken.is_revoked,
+        RefreshToken.revoked_reason,
+    ]
+    column_details_exclude_list = [RefreshToken.token_hash]
+    column_sortable_list = [RefreshToken.id, RefreshToken.issued_at, RefreshToken.user_id]
+    column_default_sort = [(RefreshToken.id, True)]
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = False
+
+
+IDENTITY_VIEWS: list[type] = [UserAdmin, AuthEventAdmin, SessionAdmin]
+
+
+def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
+    # The engine exists only once the lifespan has started; the identity startup hook binds it.
+    session_maker = async_sessionmaker(class_=AsyncSession, expire_on_commit=False)
+    app.state.admin_sessionmaker = session_maker
+    auth = AdminAuth(app, settings)
+    admin = Admin(
+        app,
+        session_maker=session_maker,
+        base_url=BASE_URL,
+        title="Basis admin",
+        authentication_backend=auth,
+        middlewares=[Middleware(AdminOriginCheck, settings=settings)],
+    )
+    auth.admin = admin
+    admin.admin.state.basis_admin_auth = auth
+    for view in views:
+        admin.add_view(view)
+
+
+async def bind_admin(app: FastAPI) -> None:
+    maker = getattr(app.state, "admin_sessionmaker", None)
+    if maker is not None:
+        maker.configure(bind=app.state.db.engine)

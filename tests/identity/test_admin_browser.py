@@ -1,0 +1,110 @@
+"""The admin panel in a real headless Chromium against a live server process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.auth import DEFAULT_PASSWORD, MakeUser
+from tests.support import backends as tb
+from tests.support import live
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def chromium() -> str:
+    if shutil.which(CHROMIUM) is None:
+        if tb.in_ci():
+            pytest.fail(f"{CHROMIUM} is missing; CI needs it for the admin panel browser test")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium) - browser test not run")
+    return CHROMIUM
+
+
+# One browser run is enough: the panel's database behaviour is covered per backend elsewhere.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
+    backend: str,
+    chromium: str,
+    make_user: MakeUser,
+    live_servers: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    await make_user(role="admin", email="boss@example.com")
+    await make_user(role="operator", email="floor@example.com")
+    worker = await make_user(email="worker@example.com", full_name="Wanda Worker")
+    # The panel accepts form posts only from the public URL's origin, so serve on a known port.
+    port = live.free_port()
+    monkeypatch.setattr(live, "free_port", lambda: port)
+    base = f"http://127.0.0.1:{port}"
+    with live_servers(1, public_url=base) as (url,):
+        assert url == base
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                # An operator is turned away at the door.
+                page = await browser.new_page()
+                await page.goto(f"{base}/admin/")
+                assert page.url.endswith("/admin/login")
+                await page.fill("input[name=username]", "floor@example.com")
+                await page.fill("input[name=password]", DEFAULT_PASSWORD)
+                await page.click("button[type=submit]")
+                await page.wait_for_load_state()
+                assert page.url.endswith("/admin/login")
+                assert "Invalid credentials" in await page.content()
+                await page.goto(f"{base}/admin/user/list")
+                assert page.url.endswith("/admin/login")
+                await page.close()
+
+                # An admin logs in, lists the users and deactivates one.
+                context = await browser.new_context()
+                page = await context.new_page()
+                await page.goto(f"{base}/admin/login")
+                await page.fill("input[name=username]", "boss@example.com")
+                await page.fill("input[name=password]", DEFAULT_PASSWORD)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(f"{base}/admin/")
+                await page.click("text=Users")
+                await page.wait_for_url(f"{base}/admin/user/list*")
+                listing = await page.content()
+                assert "worker@example.com" in listing and "floor@example.com" in listing
+                assert "$argon2" not in listing
+                await page.screenshot(path=str(tmp_path / "users.png"))
+                await page.goto(f"{base}/admin/user/details/{worker.id}")
+                await page.click("a[data-bs-target='#modal-confirmation-deactivate']")
+                await page.click("#modal-confirmation-deactivate a.btn-blue")
+                await page.wait_for_url(f"{base}/admin/user/list*")
+                await context.close()
+            finally:
+                await browser.close()
+        async with httpx.AsyncClient(base_url=base) as http:
+            response = await http.post(
+                "/auth/login", json={"email": "worker@example.com", "password": DEFAULT_PASSWORD}
+            )
+            assert response.status_code == 401
+            users = await http.post(
+                "/auth/login", json={"email": "boss@example.com", "password": DEFAULT_PASSWORD}
+            )
+            token = users.json()["access_token"]
+            found = await http.get(f"/users/{worker.id}", headers={"Authorization": f"Bearer {token}"})
+            assert found.json()["is_active"] is False

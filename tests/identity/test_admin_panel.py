@@ -1,0 +1,192 @@
+"""The admin panel (identity.md "Admin panel"), through HTTP as a browser would use it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from basis.identity.models import User
+from tests.fixtures.auth import MakeUser
+from tests.identity.helpers import OTHER_PASSWORD, PASSWORD, bearer, events, login
+
+ORIGIN = {"Origin": "http://testserver"}
+
+
+async def panel_login(
+    client: httpx.AsyncClient, name: str, password: str = PASSWORD, **headers: str
+) -> httpx.Response:
+    return await client.post("/admin/login", data={"username": name, "password": password}, headers=headers)
+
+
+async def test_only_admins_get_in(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user(role="admin", email="boss@example.com")
+    await make_user(role="operator", email="op@example.com")
+    assert (await client.get("/admin/")).headers["location"].endswith("/admin/login")
+    refused = await panel_login(client, "op@example.com", **ORIGIN)
+    assert refused.status_code == 400 and "Invalid credentials" in refused.text
+    assert "basis_admin" not in client.cookies
+    assert (await client.get("/admin/user/list")).status_code == 302
+    wrong = await panel_login(client, "boss@example.com", "not the password")
+    assert wrong.status_code == 400
+    ok = await panel_login(client, "boss@example.com", **ORIGIN)
+    assert ok.status_code == 302 and ok.headers["location"].endswith("/admin/")
+    cookie = ok.headers["set-cookie"].lower()
+    assert cookie.startswith("basis_admin=") and "httponly" in cookie and "samesite=strict" in cookie
+    assert "path=/admin" in cookie and "secure" not in cookie
+    page = await client.get("/admin/user/list")
+    assert page.status_code == 200 and "boss@example.com" in page.text and "op@example.com" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+async def test_panel_login_form_checks_origin(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user(role="admin", email="csrf-admin@example.com")
+    response = await panel_login(client, "csrf-admin@example.com", Origin="https://evil.example.net")
+    assert response.status_code == 403 and "basis_admin" not in client.cookies
+
+
+async def test_panel_login_shares_the_login_rate_limits(
+    client: httpx.AsyncClient, make_user: MakeUser, admin_headers: dict[str, str]
+) -> None:
+    await make_user(role="admin", email="brute@example.com")
+    for _ in range(5):
+        assert (await panel_login(client, "brute@example.com", "guessing again")).status_code == 400
+    limited = await panel_login(client, "brute@example.com")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert (await login(client, "brute@example.com")).status_code == 429
+    channels = {
+        e["details"]["channel"] for e in await events(client, admin_headers, event_type="login_failure")
+    }
+    assert channels == {"admin"}
+
+
+async def test_panel_forms_check_origin(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user(role="admin", email="forms@example.com")
+    victim = await make_user(email="victim@example.com")
+    await panel_login(client, "forms@example.com", **ORIGIN)
+    evil = {"Origin": "https://evil.example.net"}
+    response = await client.post(
+        f"/admin/user/edit/{victim.id}",
+        data={"email": "victim@example.com", "role": "admin", "is_active": "y", "password": ""},
+        headers=evil,
+    )
+    assert response.status_code == 403
+    response = await client.get(
+        f"/admin/user/action/deactivate?pks={victim.id}", headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert response.status_code == 403
+    assert (await login(client, "victim@example.com")).json()["role"] == "user"
+
+
+async def test_hashes_never_shown_and_passwords_set_through_the_hasher(
+    client: httpx.AsyncClient, make_user: MakeUser, session: AsyncSession
+) -> None:
+    await make_user(role="admin", email="hasher@example.com")
+    target = await make_user(email="target@example.com")
+    await panel_login(client, "hasher@example.com", **ORIGIN)
+    for path in ("/admin/user/list", f"/admin/user/details/{target.id}", f"/admin/user/edit/{target.id}"):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assert "$argon2" not in page.text and "password_hash" not in page.text.lower().replace("-", "_"), path
+    weak = await client.post(
+        f"/admin/user/edit/{target.id}",
+        data={"email": "target@example.com", "role": "user", "is_active": "y", "password": "password1"},
+        headers=ORIGIN,
+    )
+    assert weak.status_code == 400
+    saved = await client.post(
+        f"/admin/user/edit/{target.id}",
+        data={
+            "email": "target@example.com",
+            "full_name": "Renamed",
+            "role": "user",
+            "is_active": "y",
+            "password": OTHER_PASSWORD,
+        },
+        headers=ORIGIN,
+    )
+    assert saved.status_code == 302, saved.text[:500]
+    stored = (
+        await session.execute(select(User.password_hash, User.full_name).where(User.id == target.id))
+    ).one()
+    await session.rollback()
+    assert stored[0].startswith("$argon2id$") and stored[1] == "Renamed"
+    assert (await login(client, "target@example.com", OTHER_PASSWORD)).status_code == 200
+
+
+async def test_create_user_in_the_panel(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user(role="admin", email="creator@example.com")
+    await panel_login(client, "creator@example.com", **ORIGIN)
+    created = await client.post(
+        "/admin/user/create",
+        data={"username": "floor7", "role": "operator", "password": PASSWORD, "full_name": "Floor"},
+        headers=ORIGIN,
+    )
+    assert created.status_code == 302, created.text[:500]
+    response = await login(client, "floor7")
+    assert response.status_code == 200 and response.json()["role"] == "operator"
+    no_password = await client.post(
+        "/admin/user/create", data={"username": "floor8", "role": "user"}, headers=ORIGIN
+    )
+    assert no_password.status_code == 400
+
+
+async def test_actions_deactivate_and_revoke_sessions(
+    client: httpx.AsyncClient, make_user: MakeUser, admin_headers: dict[str, str]
+) -> None:
+    await make_user(role="admin", email="actions@example.com")
+    worker = await make_user(email="worker@example.com")
+    other = await make_user(email="other@example.com")
+    worker_tokens = (await login(client, "worker@example.com", client="native")).json()
+    other_tokens = (await login(client, "other@example.com", client="native")).json()
+    client.cookies.clear()
+    await panel_login(client, "actions@example.com", **ORIGIN)
+    revoked = await client.get(f"/admin/user/action/revoke-sessions?pks={other.id}")
+    assert revoked.status_code == 302
+    assert (await client.get("/auth/me", headers=bearer(other_tokens["access_token"]))).status_code == 401
+    assert (await login(client, "other@example.com")).status_code == 200  # still active
+    deactivated = await client.get(f"/admin/user/action/deactivate?pks={worker.id}")
+    assert deactivated.status_code == 302
+    assert (await client.get("/auth/me", headers=bearer(worker_tokens["access_token"]))).status_code == 401
+    assert (await login(client, "worker@example.com")).status_code == 401
+    kinds = {e["event_type"] for e in await events(client, admin_headers)}
+    assert {"user_deactivated", "session_revoked"} <= kinds
+
+
+async def test_panel_access_ends_with_demotion_and_logout(
+    client: httpx.AsyncClient, make_user: MakeUser, admin_headers: dict[str, str]
+) -> None:
+    boss = await make_user(role="admin", email="demoted@example.com")
+    await panel_login(client, "demoted@example.com", **ORIGIN)
+    assert (await client.get("/admin/")).status_code == 200
+    await client.patch(f"/users/{boss.id}", json={"role": "operator"}, headers=admin_headers)
+    assert (await client.get("/admin/")).status_code == 302
+    await client.patch(f"/users/{boss.id}", json={"role": "admin"}, headers=admin_headers)
+    await panel_login(client, "demoted@example.com", **ORIGIN)
+    assert (await client.get("/admin/")).status_code == 200
+    cookie = client.cookies["basis_admin"]
+    assert (await client.get("/admin/logout")).status_code == 302
+    # A copy of the old cookie does not open the panel again: the panel session was revoked.
+    client.cookies.set("basis_admin", cookie, domain="testserver.local", path="/admin")
+    assert (await client.get("/admin/", headers={"Cookie": f"basis_admin={cookie}"})).status_code == 302
+
+
+async def test_auth_events_view(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user(role="admin", email="viewer@example.com")
+    await login(client, "viewer@example.com", "not my password")
+    await panel_login(client, "viewer@example.com", **ORIGIN)
+    page = await client.get("/admin/auth-event/list")
+    assert page.status_code == 200 and "login_failure" in page.text and "login_success" in page.text
+    assert (await client.get("/admin/auth-event/create")).status_code in (403, 404)
+    sessions = await client.get("/admin/refresh-token/list")
+    assert sessions.status_code == 200 and not re.search(r"\b[0-9a-f]{64}\b", sessions.text)
+
+
+async def test_secure_panel_cookie_under_https(make_client, make_user: MakeUser) -> None:  # type: ignore[no-untyped-def]
+    await make_user(role="admin", email="tls-admin@example.com")
+    async with make_client(public_url="https://testserver") as client:
+        response = await panel_login(client, "tls-admin@example.com", Origin="https://testserver")
+        cookie = response.headers["set-cookie"].lower()
+        assert cookie.startswith("__secure-basis_admin=") and "secure" in cookie
