@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,31 +10,11 @@ import httpx
 import pytest
 
 from tests.fixtures.auth import DEFAULT_PASSWORD, MakeUser
-from tests.support import backends as tb
-from tests.support import live
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support import browser as browser_support
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-
-@pytest.fixture
-def chromium() -> str:
-    if shutil.which(CHROMIUM) is None:
-        if tb.in_ci():
-            pytest.fail(f"{CHROMIUM} is missing; CI needs it for the admin panel browser test")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium) - browser test not run")
-    return CHROMIUM
+chromium = browser_support.chromium
 
 
 # One browser run is enough: the panel's database behaviour is covered per backend elsewhere.
@@ -53,22 +32,17 @@ async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
     await make_user(role="admin", email="boss@example.com")
     await make_user(role="operator", email="floor@example.com")
     worker = await make_user(email="worker@example.com", full_name="Wanda Worker")
-    # The panel accepts form posts only from the public URL's origin, so serve on a known port.
-    port = live.free_port()
-    monkeypatch.setattr(live, "free_port", lambda: port)
-    base = f"http://127.0.0.1:{port}"
+    base = browser_support.fixed_public_url(monkeypatch)
     with live_servers(1, public_url=base) as (url,):
         assert url == base
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = await browser_support.launch(pw, chromium)
             try:
                 # An operator is turned away at the door.
                 page = await browser.new_page()
                 await page.goto(f"{base}/admin/")
                 assert page.url.endswith("/admin/login")
-                await page.fill("input[name=username]", "floor@example.com")
-                await page.fill("input[name=password]", DEFAULT_PASSWORD)
-                await page.click("button[type=submit]")
+                await browser_support.submit_login(page, "floor@example.com")
                 await page.wait_for_load_state()
                 assert page.url.endswith("/admin/login")
                 assert "Invalid credentials" in await page.content()
@@ -79,11 +53,7 @@ async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
                 # An admin logs in, lists the users and deactivates one.
                 context = await browser.new_context()
                 page = await context.new_page()
-                await page.goto(f"{base}/admin/login")
-                await page.fill("input[name=username]", "boss@example.com")
-                await page.fill("input[name=password]", DEFAULT_PASSWORD)
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{base}/admin/")
+                await browser_support.admin_login(page, base, "boss@example.com")
                 await page.click("text=Users")
                 await page.wait_for_url(f"{base}/admin/user/list*")
                 listing = await page.content()

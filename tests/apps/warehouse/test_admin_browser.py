@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,31 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.fixtures.auth import DEFAULT_PASSWORD, MakeUser
-from tests.support import backends as tb
-from tests.support import live
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support import browser as browser_support
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-
-@pytest.fixture
-def chromium() -> str:
-    if shutil.which(CHROMIUM) is None:
-        if tb.in_ci():
-            pytest.fail(f"{CHROMIUM} is missing; CI needs it for the admin panel browser test")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium) - browser test not run")
-    return CHROMIUM
+chromium = browser_support.chromium
 
 
 async def _seed(base: str) -> dict[str, Any]:
@@ -81,21 +60,15 @@ async def test_admin_sees_catalogue_low_stock_and_a_read_only_ledger(
     from playwright.async_api import async_playwright
 
     await make_user(role="admin", email="boss@example.com")
-    port = live.free_port()
-    monkeypatch.setattr(live, "free_port", lambda: port)
-    base = f"http://127.0.0.1:{port}"
+    base = browser_support.fixed_public_url(monkeypatch)
     with live_servers(1, public_url=base) as (url,):
         assert url == base
         data = await _seed(base)
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = await browser_support.launch(pw, chromium)
             try:
                 page = await browser.new_page()
-                await page.goto(f"{base}/admin/login")
-                await page.fill("input[name=username]", "boss@example.com")
-                await page.fill("input[name=password]", DEFAULT_PASSWORD)
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{base}/admin/")
+                await browser_support.admin_login(page, base, "boss@example.com")
 
                 await page.goto(f"{base}/admin/product/list")
                 products = await page.content()

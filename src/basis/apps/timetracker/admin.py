@@ -5,8 +5,9 @@ service, so the panel audits exactly like the API."""
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqladmin import BaseView, ModelView, action, expose
 from starlette.requests import Request
@@ -29,6 +30,7 @@ from basis.identity.models import User
 from basis.settings import Settings
 
 _TEMPLATES = Path(__file__).parent / "templates"
+T = TypeVar("T")
 
 
 async def _actor(request: Request) -> tuple[User | None, Settings]:
@@ -50,6 +52,29 @@ def _readable(error: Exception) -> ValueError:
     if callable(errors):
         return ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()))
     return ValueError(str(error))
+
+
+def _validated(schema: Any, payload: dict[str, Any]) -> Any:
+    """``schema.model_validate(payload)``, its errors as a ValueError the form can show."""
+    try:
+        return schema.model_validate(payload)
+    except Exception as error:
+        raise _readable(error) from None
+
+
+async def _run(operation: Awaitable[T]) -> T:
+    """Await a service call, its domain errors as a ValueError the form can show."""
+    try:
+        return await operation
+    except BasisError as error:
+        raise _readable(error) from None
+
+
+async def _get_or_fail(session: Any, model: type[T], pk: str, label: str) -> T:
+    row = await session.get(model, int(pk))
+    if row is None:
+        raise ValueError(f"{label} not found")
+    return row
 
 
 class EmployeeAdmin(ModelView, model=Employee):
@@ -83,35 +108,25 @@ class EmployeeAdmin(ModelView, model=Employee):
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
         actor, _ = await _actor(request)
-        try:
-            create = EmployeeCreate.model_validate({k: v for k, v in _clean(data).items() if v is not None})
-        except Exception as error:
-            raise _readable(error) from None
+        create = _validated(EmployeeCreate, {k: v for k, v in _clean(data).items() if v is not None})
         async with self.session_maker() as session:
-            try:
-                return await service.create_employee(session=session, data=create, actor=actor)  # type: ignore[arg-type]
-            except BasisError as error:
-                raise _readable(error) from None
+            return await _run(
+                service.create_employee(session=session, data=create, actor=actor)  # type: ignore[arg-type]
+            )
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
         actor, _ = await _actor(request)
-        try:
-            changes = EmployeeUpdate.model_validate(_clean(data))
-        except Exception as error:
-            raise _readable(error) from None
+        changes = _validated(EmployeeUpdate, _clean(data))
         async with self.session_maker() as session:
-            employee = await session.get(Employee, int(pk))
-            if employee is None:
-                raise ValueError("Employee not found")
-            try:
-                return await service.update_employee(
+            employee = await _get_or_fail(session, Employee, pk, "Employee")
+            return await _run(
+                service.update_employee(
                     session=session,
                     employee=employee,
                     data=changes,
                     actor=actor,  # type: ignore[arg-type]
                 )
-            except BasisError as error:
-                raise _readable(error) from None
+            )
 
     @action(name="approve_key", label="Approve phone key", confirmation_message="Approve the pending keys?")
     async def approve_key(self, request: Request) -> Response:
@@ -170,36 +185,29 @@ class TerminalAdmin(ModelView, model=Terminal):
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
         actor, _ = await _actor(request)
-        try:
-            create = TerminalCreate.model_validate(
-                {k: v for k, v in _clean(data).items() if k != "is_active" and v is not None}
-            )
-        except Exception as error:
-            raise _readable(error) from None
+        create = _validated(
+            TerminalCreate, {k: v for k, v in _clean(data).items() if k != "is_active" and v is not None}
+        )
         async with self.session_maker() as session:
-            try:
-                # The key is never shown here: "Rotate key" on the terminal shows a fresh one once.
-                created, _key = await service.create_terminal(session=session, data=create, actor=actor)  # type: ignore[arg-type]
-                return created
-            except BasisError as error:
-                raise _readable(error) from None
+            # The key is never shown here: "Rotate key" on the terminal shows a fresh one once.
+            created, _key = await _run(
+                service.create_terminal(session=session, data=create, actor=actor)  # type: ignore[arg-type]
+            )
+            return created
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
         actor, _ = await _actor(request)
-        try:
-            changes = TerminalUpdate.model_validate(_clean(data))
-        except Exception as error:
-            raise _readable(error) from None
+        changes = _validated(TerminalUpdate, _clean(data))
         async with self.session_maker() as session:
-            item = await session.get(Terminal, int(pk))
-            if item is None:
-                raise ValueError("Terminal not found")
-            try:
-                return await service.update_terminal(
-                    session=session, terminal=item, data=changes, actor=actor
-                )  # type: ignore[arg-type]
-            except BasisError as error:
-                raise _readable(error) from None
+            item = await _get_or_fail(session, Terminal, pk, "Terminal")
+            return await _run(
+                service.update_terminal(
+                    session=session,
+                    terminal=item,
+                    data=changes,
+                    actor=actor,  # type: ignore[arg-type]
+                )
+            )
 
     @action(
         name="rotate_key",
@@ -271,26 +279,20 @@ class EventAdmin(ModelView, model=Event):
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
         actor, settings = await _actor(request)
         values = _clean(data)
-        try:
-            patch = EventPatch.model_validate(
-                {k: values.get(k) for k in ("timestamp", "direction", "comment", "reason")}
-            )
-        except Exception as error:
-            raise _readable(error) from None
+        patch = _validated(
+            EventPatch, {k: values.get(k) for k in ("timestamp", "direction", "comment", "reason")}
+        )
         async with self.session_maker() as session:
-            event = await session.get(Event, int(pk))
-            if event is None:
-                raise ValueError("Event not found")
-            try:
-                return await service.correct_event(
+            event = await _get_or_fail(session, Event, pk, "Event")
+            return await _run(
+                service.correct_event(
                     session=session,
                     event=event,
                     data=patch,
-                    actor=actor,
-                    settings=settings,  # type: ignore[arg-type]
+                    actor=actor,  # type: ignore[arg-type]
+                    settings=settings,
                 )
-            except BasisError as error:
-                raise _readable(error) from None
+            )
 
 
 class ScheduleAdmin(ModelView, model=Schedule):

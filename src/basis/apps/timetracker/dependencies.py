@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Path
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.service import employee_for_user
 from basis.apps.timetracker.terminal import TerminalCtx, authenticate
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
+from basis.core.errors import BasisError
 from basis.identity.deps import CurrentUser
 
 STAFF_ROLES = ("admin", "operator")
 MAX_ID = 2_147_483_647
+T = TypeVar("T")
+
+
+async def _get_or_404(
+    session: AsyncSession, model: type[T], pk: int, not_found: Callable[[], BasisError]
+) -> T:
+    row = await session.get(model, pk)
+    if row is None:
+        raise not_found()
+    return row
 
 
 async def valid_employee_id(
     employee_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
 ) -> Employee:
-    employee = await session.get(Employee, employee_id)
-    if employee is None:
-        raise exc.employee_not_found()
-    return employee
+    return await _get_or_404(session, Employee, employee_id, exc.employee_not_found)
 
 
 async def readable_employee_id(
@@ -38,10 +48,7 @@ async def readable_employee_id(
 
 
 async def valid_event_id(event_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Event:
-    event = await session.get(Event, event_id)
-    if event is None:
-        raise exc.event_not_found()
-    return event
+    return await _get_or_404(session, Event, event_id, exc.event_not_found)
 
 
 async def readable_event_id(
@@ -56,19 +63,13 @@ async def readable_event_id(
 async def valid_terminal_id(
     terminal_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
 ) -> Terminal:
-    terminal = await session.get(Terminal, terminal_id)
-    if terminal is None:
-        raise exc.terminal_not_found()
-    return terminal
+    return await _get_or_404(session, Terminal, terminal_id, exc.terminal_not_found)
 
 
 async def valid_schedule_id(
     schedule_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
 ) -> Schedule:
-    schedule = await session.get(Schedule, schedule_id)
-    if schedule is None:
-        raise exc.schedule_not_found()
-    return schedule
+    return await _get_or_404(session, Schedule, schedule_id, exc.schedule_not_found)
 
 
 async def current_terminal(

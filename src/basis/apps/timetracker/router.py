@@ -8,7 +8,7 @@ import datetime as dt
 from contextlib import suppress
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from basis.apps.timetracker import exceptions as exc
@@ -408,56 +408,38 @@ def _range(
     return stats.resolve_range(from_date or date_from, to_date or date_to, zone)
 
 
-@router.get("/stats/employee/{employee_id}", response_model=IntervalStats)
-async def employee_stats(
-    employee: ReadableEmployee,
-    session: SessionDep,
-    settings: SettingsDep,
+async def requested_dates(
     from_date: DateParam = None,
     to_date: DateParam = None,
     date_from: DateParam = None,
     date_to: DateParam = None,
+) -> tuple[dt.date | None, dt.date | None]:
+    """The asked-for range; ``from_date``/``to_date`` and ``date_from``/``date_to`` are aliases."""
+    return from_date or date_from, to_date or date_to
+
+
+RequestedDates = Annotated[tuple[dt.date | None, dt.date | None], Depends(requested_dates)]
+
+
+@router.get("/stats/employee/{employee_id}", response_model=IntervalStats)
+async def employee_stats(
+    employee: ReadableEmployee, session: SessionDep, settings: SettingsDep, dates: RequestedDates
 ) -> IntervalStats:
-    rng = _range(from_date, date_from, to_date, date_to, service.zone_of(employee, settings))
+    rng = stats.resolve_range(*dates, service.zone_of(employee, settings))
     return await stats.employee_intervals(session, employee=employee, rng=rng, settings=settings)
 
 
 @router.get("/stats/employee/{employee_id}/daily", response_model=DailyStats)
 async def employee_daily_stats(
-    employee: ReadableEmployee,
-    session: SessionDep,
-    settings: SettingsDep,
-    from_date: DateParam = None,
-    to_date: DateParam = None,
-    date_from: DateParam = None,
-    date_to: DateParam = None,
+    employee: ReadableEmployee, session: SessionDep, settings: SettingsDep, dates: RequestedDates
 ) -> DailyStats:
     zone = service.zone_of(employee, settings)
-    rng = _range(from_date, date_from, to_date, date_to, zone)
+    rng = stats.resolve_range(*dates, zone)
     report = await stats.employee_report(session, employee=employee, rng=rng, settings=settings)
     return stats.daily_stats(employee.id, zone, report)
 
 
-async def _summary(
-    session: SessionDep,
-    settings: Settings,
-    from_date: dt.date | None,
-    date_from: dt.date | None,
-    to_date: dt.date | None,
-    date_to: dt.date | None,
-    department: str | None,
-    employee_id: int | None,
-) -> tuple[stats.Range, list[Any]]:
-    rng = _range(from_date, date_from, to_date, date_to, settings.timezone)
-    rows = await stats.summary(
-        session, rng=rng, settings=settings, department=department, employee_id=employee_id
-    )
-    return rng, rows
-
-
-@router.get("/stats/summary", response_model=SummaryOut)
-async def stats_summary(
-    _: OperatorUser,
+async def summary_rows(
     session: SessionDep,
     settings: SettingsDep,
     from_date: DateParam = None,
@@ -466,10 +448,29 @@ async def stats_summary(
     date_to: DateParam = None,
     department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
     employee_id: IdParam = None,
-) -> SummaryOut:
-    rng, rows = await _summary(
-        session, settings, from_date, date_from, to_date, date_to, department, employee_id
+) -> tuple[stats.Range, list[Any]]:
+    """The payroll summary's query parameters, shared by the JSON view and both exports."""
+    rng = _range(from_date, date_from, to_date, date_to, settings.timezone)
+    rows = await stats.summary(
+        session, rng=rng, settings=settings, department=department, employee_id=employee_id
     )
+    return rng, rows
+
+
+SummaryRows = Annotated[tuple[stats.Range, list[Any]], Depends(summary_rows)]
+
+
+def _attachment(content: bytes, media_type: str, rng: stats.Range, extension: str) -> Response:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exports.filename(rng, extension)}"'},
+    )
+
+
+@router.get("/stats/summary", response_model=SummaryOut)
+async def stats_summary(_: OperatorUser, summary: SummaryRows) -> SummaryOut:
+    rng, rows = summary
     return SummaryOut(from_date=rng.from_date, to_date=rng.to_date, items=rows)
 
 
@@ -478,25 +479,9 @@ async def stats_summary(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The summary as CSV (';', UTF-8 BOM)"}},
 )
-async def export_csv(
-    _: OperatorUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    from_date: DateParam = None,
-    to_date: DateParam = None,
-    date_from: DateParam = None,
-    date_to: DateParam = None,
-    department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
-    employee_id: IdParam = None,
-) -> Response:
-    rng, rows = await _summary(
-        session, settings, from_date, date_from, to_date, date_to, department, employee_id
-    )
-    return Response(
-        exports.to_csv(rows),
-        media_type=exports.CSV_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{exports.filename(rng, "csv")}"'},
-    )
+async def export_csv(_: OperatorUser, summary: SummaryRows) -> Response:
+    rng, rows = summary
+    return _attachment(exports.to_csv(rows), exports.CSV_MEDIA_TYPE, rng, "csv")
 
 
 @router.get(
@@ -504,26 +489,10 @@ async def export_csv(
     response_class=Response,
     responses={200: {"content": {exports.XLSX_MEDIA_TYPE: {}}, "description": "The summary as XLSX"}},
 )
-async def export_xlsx(
-    _: OperatorUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    from_date: DateParam = None,
-    to_date: DateParam = None,
-    date_from: DateParam = None,
-    date_to: DateParam = None,
-    department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
-    employee_id: IdParam = None,
-) -> Response:
-    rng, rows = await _summary(
-        session, settings, from_date, date_from, to_date, date_to, department, employee_id
-    )
+async def export_xlsx(_: OperatorUser, summary: SummaryRows) -> Response:
+    rng, rows = summary
     content = await asyncio.to_thread(exports.to_xlsx, rows, rng)
-    return Response(
-        content,
-        media_type=exports.XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{exports.filename(rng, "xlsx")}"'},
-    )
+    return _attachment(content, exports.XLSX_MEDIA_TYPE, rng, "xlsx")
 
 
 # ---------------------------------------------------------------------------- schedules

@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
@@ -48,6 +48,7 @@ CODE_LABELS = {
 }
 _UID_SEPARATORS = re.compile(r"[\s:\-]")
 _HEX = re.compile(r"^[0-9A-F]+$")
+T = TypeVar("T")
 # A placeholder id for an event not yet inserted: sorts after every stored event of the same ts.
 PENDING_ID = 2**62
 
@@ -225,6 +226,22 @@ async def _flush_unique(session: AsyncSession, *, uid_conflict: BasisError) -> N
         raise uid_conflict from None
 
 
+async def _insert_audited(
+    session: AsyncSession,
+    row: Employee | Terminal,
+    *,
+    actor: User,
+    entity: str,
+    fields: Sequence[str],
+    conflict: BasisError,
+) -> None:
+    """Insert ``row`` (``conflict`` when a unique column clashes), audit it and commit."""
+    session.add(row)
+    await _flush_unique(session, uid_conflict=conflict)
+    audit(session, actor=actor, action="create", entity=entity, entity_id=row.id, after=snapshot(row, fields))
+    await session.commit()
+
+
 async def create_employee(*, session: AsyncSession, data: EmployeeCreate, actor: User) -> Employee:
     uid = normalise_uid(data.nfc_uid)
     zone = _check_zone(data.timezone)
@@ -242,17 +259,14 @@ async def create_employee(*, session: AsyncSession, data: EmployeeCreate, actor:
         user_id=data.user_id,
         key_status="none",
     )
-    session.add(employee)
-    await _flush_unique(session, uid_conflict=exc.duplicate_uid())
-    audit(
+    await _insert_audited(
         session,
+        employee,
         actor=actor,
-        action="create",
         entity="employee",
-        entity_id=employee.id,
-        after=snapshot(employee, EMPLOYEE_FIELDS),
+        fields=EMPLOYEE_FIELDS,
+        conflict=exc.duplicate_uid(),
     )
-    await session.commit()
     return employee
 
 
@@ -300,6 +314,23 @@ async def update_employee(
     return employee
 
 
+async def _page(
+    session: AsyncSession,
+    model: type[T],
+    conditions: Sequence[Any],
+    order_by: Sequence[Any],
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[T], int]:
+    """One page of ``model`` rows matching ``conditions``, and how many match in all."""
+    total = await session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    rows = await session.scalars(
+        select(model).where(*conditions).order_by(*order_by).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
 def _like(term: str) -> str:
     escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -330,15 +361,9 @@ async def list_employees(
         conditions.append(Employee.department == department)
     if is_active is not None:
         conditions.append(Employee.is_active == is_active)
-    total = await session.scalar(select(func.count()).select_from(Employee).where(*conditions)) or 0
-    rows = await session.scalars(
-        select(Employee)
-        .where(*conditions)
-        .order_by(Employee.full_name, Employee.id)
-        .limit(limit)
-        .offset(offset)
+    return await _page(
+        session, Employee, conditions, (Employee.full_name, Employee.id), limit=limit, offset=offset
     )
-    return list(rows), total
 
 
 async def employee_for_user(session: AsyncSession, user_id: int) -> int | None:
@@ -371,42 +396,35 @@ def key_fingerprint(public_key_b64: str | None) -> str | None:
     return hashlib.sha256(base64.b64decode(public_key_b64)).hexdigest()
 
 
-async def approve_key(*, session: AsyncSession, employee: Employee, actor: User) -> Employee:
-    if employee.key_status != "pending" or not employee.public_key:
-        raise exc.no_pending_key()
+async def _set_key_status(
+    session: AsyncSession, employee: Employee, actor: User, *, status: str, action: str
+) -> Employee:
     before = {"key_status": employee.key_status, "fingerprint": key_fingerprint(employee.public_key)}
-    employee.key_status = "active"
+    employee.key_status = status
     employee.updated_at = utcnow()
     audit(
         session,
         actor=actor,
-        action="key_approve",
+        action=action,
         entity="employee",
         entity_id=employee.id,
         before=before,
-        after={**before, "key_status": "active"},
+        after={**before, "key_status": status},
     )
     await session.commit()
     return employee
+
+
+async def approve_key(*, session: AsyncSession, employee: Employee, actor: User) -> Employee:
+    if employee.key_status != "pending" or not employee.public_key:
+        raise exc.no_pending_key()
+    return await _set_key_status(session, employee, actor, status="active", action="key_approve")
 
 
 async def revoke_key(*, session: AsyncSession, employee: Employee, actor: User) -> Employee:
     if employee.key_status not in ("pending", "active"):
         raise exc.no_key()
-    before = {"key_status": employee.key_status, "fingerprint": key_fingerprint(employee.public_key)}
-    employee.key_status = "revoked"
-    employee.updated_at = utcnow()
-    audit(
-        session,
-        actor=actor,
-        action="key_revoke",
-        entity="employee",
-        entity_id=employee.id,
-        before=before,
-        after={**before, "key_status": "revoked"},
-    )
-    await session.commit()
-    return employee
+    return await _set_key_status(session, employee, actor, status="revoked", action="key_revoke")
 
 
 # ------------------------------------------------------------------------------ events
@@ -746,6 +764,12 @@ def _cell_values(cell: ScheduleCellIn) -> tuple[str, dt.time | None, dt.time | N
     return code, start, end
 
 
+def _cell_error(index: int, cell: ScheduleCellIn, code: str, detail: Any) -> ScheduleCellError:
+    return ScheduleCellError(
+        index=index, employee_id=cell.employee_id, day=cell.day.isoformat(), code=code, detail=detail
+    )
+
+
 async def upsert_schedule_cells(
     *, session: AsyncSession, cells: Sequence[Any], actor: User
 ) -> tuple[int, int, list[ScheduleCellError]]:
@@ -780,28 +804,12 @@ async def upsert_schedule_cells(
     saved = deleted = 0
     for index, cell in parsed:
         if cell.employee_id not in known:
-            errors.append(
-                ScheduleCellError(
-                    index=index,
-                    employee_id=cell.employee_id,
-                    day=cell.day.isoformat(),
-                    code="employee_not_found",
-                    detail="Employee not found",
-                )
-            )
+            errors.append(_cell_error(index, cell, "employee_not_found", "Employee not found"))
             continue
         try:
             values = _cell_values(cell)
         except BasisError as error:
-            errors.append(
-                ScheduleCellError(
-                    index=index,
-                    employee_id=cell.employee_id,
-                    day=cell.day.isoformat(),
-                    code=error.code,
-                    detail=error.detail,
-                )
-            )
+            errors.append(_cell_error(index, cell, error.code, error.detail))
             continue
         key = (cell.employee_id, cell.day)
         row = existing.get(key)
@@ -899,17 +907,14 @@ async def create_terminal(
         is_active=True,
         created_at=utcnow(),
     )
-    session.add(terminal)
-    await _flush_unique(session, uid_conflict=exc.duplicate_terminal_name())
-    audit(
+    await _insert_audited(
         session,
+        terminal,
         actor=actor,
-        action="create",
         entity="terminal",
-        entity_id=terminal.id,
-        after=snapshot(terminal, TERMINAL_FIELDS),
+        fields=TERMINAL_FIELDS,
+        conflict=exc.duplicate_terminal_name(),
     )
-    await session.commit()
     return terminal, key
 
 
@@ -963,9 +968,7 @@ async def rotate_terminal_key(*, session: AsyncSession, terminal: Terminal, acto
 
 
 async def list_terminals(*, session: AsyncSession, limit: int, offset: int) -> tuple[list[Terminal], int]:
-    total = await session.scalar(select(func.count()).select_from(Terminal)) or 0
-    rows = await session.scalars(select(Terminal).order_by(Terminal.name).limit(limit).offset(offset))
-    return list(rows), total
+    return await _page(session, Terminal, [], (Terminal.name,), limit=limit, offset=offset)
 
 
 # -------------------------------------------------------------------------------- audit
@@ -990,11 +993,7 @@ async def list_audit(
         conditions.append(AuditEntry.action == action)
     if actor_id is not None:
         conditions.append(AuditEntry.actor_id == actor_id)
-    total = await session.scalar(select(func.count()).select_from(AuditEntry).where(*conditions)) or 0
-    rows = await session.scalars(
-        select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    return await _page(session, AuditEntry, conditions, (AuditEntry.id.desc(),), limit=limit, offset=offset)
 
 
 def zone_of(employee: Employee, settings: Settings) -> str:
