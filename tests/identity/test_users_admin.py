@@ -259,3 +259,15 @@ async def test_nul_characters_are_422_not_a_database_error(
     assert (await client.delete("/auth/sessions/a%00b", headers=user_headers)).status_code == 404
     form = await client.post("/auth/login", data={"email": nul, "password": PASSWORD})
     assert form.status_code == 422
+
+
+async def test_email_change_reauthentication_is_limited_and_changes_nothing(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    await make_user(email="oracle@example.com")
+    headers = bearer((await login(client, "oracle@example.com")).json()["access_token"])
+    body = {"email": "moved@example.com", "full_name": "Changed", "current_password": "guess!"}
+    statuses = [(await client.patch("/auth/me", json=body, headers=headers)).status_code for _ in range(6)]
+    assert statuses == [400] * 5 + [429]
+    me = (await client.get("/auth/me", headers=headers)).json()
+    assert me["email"] == "oracle@example.com" and me["full_name"] != "Changed"

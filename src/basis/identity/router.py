@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.errors import NotFound, Unauthorized
-from basis.core.time import ensure_utc
 from basis.core.pagination import Offset
+from basis.core.time import ensure_utc
 from basis.identity import service
 from basis.identity.dependencies import (
     COOKIE_PATH,
@@ -337,9 +337,16 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 @auth_router.patch("/me", response_model=UserPublic)
 async def update_me(
-    data: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep, meta: RequestMeta
+    data: MeUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    infra: InfraDep,
+    meta: RequestMeta,
 ) -> UserPublic:
-    user = await service.update_me(session=session, settings=settings, user=user, data=data, meta=meta)
+    user = await service.update_me(
+        session=session, settings=settings, infra=infra, user=user, data=data, meta=meta
+    )
     return UserPublic.model_validate(user)
 
 

@@ -677,24 +677,28 @@ async def register(
 
 
 async def update_me(
-    *, session: AsyncSession, settings: Settings, user: User, data: MeUpdate, meta: Meta
+    *, session: AsyncSession, settings: Settings, infra: Infra, user: User, data: MeUpdate, meta: Meta
 ) -> User:
     fields = data.model_fields_set
+    new_email = data.email.lower() if data.email is not None else None
+    if new_email is not None and new_email != user.email:
+        # Changing the login name needs the password again (re-authentication), checked before
+        # anything else changes so a refused attempt leaves the profile as it was.
+        await check_current_password(
+            session=session,
+            settings=settings,
+            infra=infra,
+            user=user,
+            password=data.current_password,
+            meta=meta,
+            event_type="login_failure",
+        )
+        await _ensure_unique(session, email=new_email, username=None, exclude_id=user.id)
+        user.email = new_email
     if "full_name" in fields:
         user.full_name = data.full_name
     if "phone" in fields:
         user.phone = data.phone
-    if data.email is not None and data.email.lower() != user.email:
-        # Changing the login name needs the password again (re-authentication).
-        valid = False
-        if data.current_password:
-            valid, _ = await verify_password(
-                data.current_password, user.password_hash, profile=settings.password_hash_profile
-            )
-        if not valid:
-            raise BadRequest("Current password is wrong or missing", code="invalid_credentials")
-        await _ensure_unique(session, email=data.email, username=None, exclude_id=user.id)
-        user.email = data.email.lower()
     user.updated_at = utcnow()
     await _commit_unique(session)
     return user
@@ -716,6 +720,40 @@ async def _set_password(session: AsyncSession, settings: Settings, user: User, p
     )
 
 
+async def check_current_password(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    infra: Infra,
+    user: User,
+    password: str | None,
+    meta: Meta,
+    event_type: str,
+) -> None:
+    """Re-authentication for a sensitive change, limited like a login: a stolen access token
+    must not become an unlimited password-guessing oracle."""
+    ip = (meta.ip or "unknown")[:64]
+    wait = await ratelimits.password_check_wait(infra.limiter, settings, ip, user.id)
+    if wait is not None:
+        raise TooManyRequests("Too many attempts; try again later", retry_after=wait)
+    if not password:
+        raise BadRequest("Current password is wrong or missing", code="invalid_credentials")
+    valid, _ = await verify_password(password, user.password_hash, profile=settings.password_hash_profile)
+    if valid:
+        return
+    await ratelimits.password_check_failed(infra.limiter, settings, ip, user.id)
+    audit(
+        session,
+        event_type,
+        success=False,
+        meta=meta,
+        user_id=user.id,
+        details={"reason": "wrong_current_password"},
+    )
+    await session.commit()
+    raise BadRequest("Current password is wrong", code="invalid_credentials")
+
+
 async def change_password(
     *,
     session: AsyncSession,
@@ -727,25 +765,15 @@ async def change_password(
     new_password: str,
     meta: Meta,
 ) -> None:
-    ip = (meta.ip or "unknown")[:64]
-    wait = await ratelimits.password_check_wait(infra.limiter, settings, ip, user.id)
-    if wait is not None:
-        raise TooManyRequests("Too many attempts; try again later", retry_after=wait)
-    valid, _ = await verify_password(
-        current_password, user.password_hash, profile=settings.password_hash_profile
+    await check_current_password(
+        session=session,
+        settings=settings,
+        infra=infra,
+        user=user,
+        password=current_password,
+        meta=meta,
+        event_type="password_changed",
     )
-    if not valid:
-        await ratelimits.password_check_failed(infra.limiter, settings, ip, user.id)
-        audit(
-            session,
-            "password_changed",
-            success=False,
-            meta=meta,
-            user_id=user.id,
-            details={"reason": "wrong_current_password"},
-        )
-        await session.commit()
-        raise BadRequest("Current password is wrong", code="invalid_credentials")
     _check_context(new_password, email=user.email, username=user.username, field="new_password")
     await _set_password(session, settings, user, new_password)
     revoked = await revoke_families(
