@@ -21,6 +21,7 @@ for _key in [k for k in os.environ if k.startswith("BASIS_") and not k.startswit
 from basis.core import migrations  # noqa: E402
 from basis.core.apps import enabled_specs  # noqa: E402
 from basis.core.db import Database  # noqa: E402
+from basis.core.logging import configure_logging  # noqa: E402
 from basis.main import create_app  # noqa: E402
 from basis.settings import Settings  # noqa: E402
 from tests.support import backends as tb  # noqa: E402
@@ -28,6 +29,10 @@ from tests.support.live import run_servers  # noqa: E402
 from tests.support.server import available_apps  # noqa: E402
 
 pytest_plugins = ["tests.fixtures.auth"]
+
+# The product's log set-up once (apps in tests are built with configure_logs=False so that
+# pytest's own log capture stays in place).
+configure_logging(json=False, level="WARNING")
 
 TEST_JWT_SECRET = "test-secret-" + "x7Kq9#mZ2!pL4vR8" * 3
 TEST_ADMIN_SECRET = "admin-secret-" + "Qw3$eR5^tY7*uI9(" * 3

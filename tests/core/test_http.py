@@ -182,3 +182,40 @@ async def test_routes_are_authenticated_by_default(client: httpx.AsyncClient, pa
     response = await client.get(path)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text": NaN}',
+        b'{"text": 1e999999}',
+        b'{"text": "\\ud800"}',
+        b'{"text": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ],
+    ids=["nan", "infinity", "lone-surrogate", "deeply-nested"],
+)
+async def test_hostile_json_is_a_4xx_never_a_500(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], body: bytes
+) -> None:
+    response = await client.post(
+        "/example/notes", content=body, headers={**admin_headers, "content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["code"] in ("validation_error", "bad_request")
+
+
+async def test_nul_characters_are_refused_before_any_database_sees_them(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    json_body = await client.post("/example/notes", json={"text": "a\x00b"}, headers=admin_headers)
+    assert json_body.status_code == 422
+    assert "NUL" in json_body.json()["detail"]
+    query = await client.get("/example/notes?q=a%00b", headers=admin_headers)
+    assert query.status_code == 422
+    form = await client.post(
+        "/auth/login", content=b"username=a%00b&password=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 422
+    listed = await client.get("/example/notes", headers=admin_headers)
+    assert listed.json()["total"] == 0

@@ -68,7 +68,7 @@ def run_servers(count: int, values: dict[str, object], log_dir: Path) -> Iterato
                 proc.kill()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 30) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

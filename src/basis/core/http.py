@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -52,15 +53,28 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+def _echoable(value: Any) -> bool:
+    # The rejected value is echoed only when it can be: NaN, lone surrogates or a huge
+    # document would turn a 422 into a 500 or a very large answer.
+    try:
+        text = json.dumps(jsonable_encoder(value), allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return len(text) <= 1000
+
+
 def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
     # ctx may hold the exception object a validator raised; keep its message only, and never
     # echo a rejected password back.
     error = dict(error)
     if "ctx" in error:
-        error["ctx"] = {k: str(v) if isinstance(v, Exception) else v for k, v in error["ctx"].items()}
+        error["ctx"] = {k: v if _echoable(v) else str(v) for k, v in error["ctx"].items()}
     loc = [str(part) for part in error.get("loc", ())]
-    if any("password" in part or "token" in part for part in loc):
+    if any("password" in part or "token" in part or "secret" in part for part in loc):
         error.pop("input", None)
+    elif "input" in error and not _echoable(error["input"]):
+        error.pop("input")
     error.pop("url", None)
     return error
 
