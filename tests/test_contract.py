@@ -22,7 +22,7 @@ def schemathesis(base_url: str, tmp_path: Path, *extra: str) -> subprocess.Compl
         [
             sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json",
             "--checks", "not_a_server_error", "--max-examples", "15", "--seed", "20261122",
-            "--max-time", "240", "--request-timeout", "20", "--workers", "2",
+            "--max-time", "180", "--request-timeout", "20", "--workers", "2",
             "--report-dir", str(tmp_path / "schemathesis"), "--warnings", "off", *extra,
         ],
         capture_output=True, text=True, timeout=600, check=False,
@@ -40,6 +40,14 @@ async def test_no_input_causes_a_server_error(
         authed = schemathesis(
             url, tmp_path, "-H", f"Authorization: Bearer {token}", "--exclude-path-regex", SESSION_ENDING
         )
-        assert authed.returncode == 0, authed.stdout[-6000:]
+        assert_no_server_error(authed)
         anonymous = schemathesis(url, tmp_path)
-        assert anonymous.returncode == 0, anonymous.stdout[-6000:]
+        assert_no_server_error(anonymous)
+
+
+def assert_no_server_error(run: subprocess.CompletedProcess[str]) -> None:
+    # Schemathesis also exits non-zero for its own runtime errors (seen: a SystemError inside
+    # its schema compiler on Python 3.11); those are not findings about Basis, but a run that
+    # did not get to generate cases proves nothing, so it must have reached its summary.
+    assert "Test cases:" in run.stdout, run.stdout[-6000:]
+    assert "ST101" not in run.stdout and "Server error" not in run.stdout, run.stdout[-6000:]
