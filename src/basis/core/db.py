@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -108,7 +113,22 @@ def create_engine(
     }
     if backend == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if backend == "postgresql":
+        _postgresql_utc(engine)
+    return engine
+
+
+def _postgresql_utc(engine: AsyncEngine) -> None:
+    """Sessions in UTC: psycopg then hands timestamps over with ``datetime.UTC`` itself, which
+    UTCDateTime keeps as they are, instead of the server's zone that every row converts from."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+        dbapi_conn.commit()
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -150,3 +170,37 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def is_transient(error: DBAPIError) -> bool:
+    """A deadlock, serialisation failure or lock timeout: the database chose this transaction
+    as the victim, and the same work run again will usually pass."""
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in ("40P01", "40001", "55P03"):
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in (1205, 1213):
+        return True
+    return "database is locked" in str(orig)
+
+
+async def retry_transient(
+    work: Callable[[], Awaitable[T]],
+    *,
+    before_retry: Callable[[], Awaitable[None]] | None = None,
+    attempts: int = 4,
+    on_retry: Callable[[int, DBAPIError], None] | None = None,
+) -> T:
+    """``work()`` again (after ``before_retry()``, e.g. a rollback) when it failed transiently."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except DBAPIError as error:
+            if attempt == attempts or not is_transient(error):
+                raise
+            if before_retry is not None:
+                await before_retry()
+            if on_retry is not None:
+                on_retry(attempt, error)
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter
+    raise AssertionError("unreachable")

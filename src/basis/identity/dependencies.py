@@ -46,7 +46,7 @@ def refresh_cookie_name(settings: Settings) -> str:
     return "__Secure-basis_refresh" if settings.is_https else "basis_refresh"
 
 
-def request_meta(request: Request, ip: ClientIP) -> Meta:
+async def request_meta(request: Request, ip: ClientIP) -> Meta:
     return Meta(ip=ip, user_agent=request.headers.get("user-agent"))
 
 

@@ -23,14 +23,14 @@ class Pagination:
     offset: int
 
 
-def pagination(
+async def pagination(
     limit: Annotated[int, Query(ge=1, le=500, description="At most 500")] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Pagination:
     return Pagination(limit, offset)
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -43,7 +43,7 @@ def idempotency_key(
     return validate_key(key)
 
 
-def jobs(infra: InfraDep) -> JobQueue:
+async def jobs(infra: InfraDep) -> JobQueue:
     return infra.jobs
 
 

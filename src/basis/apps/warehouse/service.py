@@ -6,8 +6,6 @@ JSON body) so an ``Idempotency-Key`` can replay it byte for byte. Hot paths use 
 
 from __future__ import annotations
 
-import asyncio
-import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +69,7 @@ from basis.apps.warehouse.schemas import (
     storable_text,
 )
 from basis.apps.warehouse.types import STEP, fits_unit, is_counted
+from basis.core.db import retry_transient
 from basis.core.errors import BasisError, Conflict, Unprocessable
 from basis.core.logging import get_logger
 from basis.core.time import utcnow
@@ -99,29 +98,13 @@ T = TypeVar("T")
 # --- plumbing
 
 
-def _is_transient(error: DBAPIError) -> bool:
-    orig = error.orig
-    state = getattr(orig, "sqlstate", None)
-    if state in ("40P01", "40001", "55P03"):
-        return True
-    args = getattr(orig, "args", ())
-    if args and args[0] in (1205, 1213):
-        return True
-    return "database is locked" in str(orig)
-
-
 async def _retrying(session: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
     """Run a write transaction again after a deadlock or a lock timeout (the database chose a victim)."""
-    for attempt in range(4):
-        try:
-            return await work()
-        except DBAPIError as error:
-            if attempt == 3 or not _is_transient(error):
-                raise
-            await session.rollback()
-            log.info("warehouse_retry_transaction", attempt=attempt + 1, error=type(error.orig).__name__)
-            await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))  # noqa: S311 - jitter
-    raise AssertionError("unreachable")
+
+    def logged(attempt: int, error: DBAPIError) -> None:
+        log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
+
+    return await retry_transient(work, before_retry=session.rollback, on_retry=logged)
 
 
 async def _idempotent(
