@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Path
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.service import employee_for_user
-from basis.apps.timetracker.terminal import TerminalCtx, authenticate
+from basis.apps.timetracker.terminal import Pipeline, TerminalCtx, authenticate
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.errors import BasisError
 from basis.identity.deps import CurrentUser
@@ -79,6 +79,10 @@ async def current_terminal(
     x_terminal_key: Annotated[str | None, Header(alias="X-Terminal-Key")] = None,
 ) -> TerminalCtx:
     return await authenticate(session, x_terminal_key, infra=infra, settings=settings)
+
+
+def scan_pipeline(request: Request) -> Pipeline:
+    return request.app.state.timetracker_scans  # type: ignore[no-any-return]
 
 
 async def self_service_employee(session: SessionDep, user: CurrentUser) -> int | None:

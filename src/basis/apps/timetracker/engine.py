@@ -365,8 +365,7 @@ class _Pairing:
 
     def missing_out(self, in_ms: int, ev_in: EventIn, limit_ms: int | None, reason: str) -> None:
         end_ms = self._auto_close_at(in_ms, limit_ms)
-        details: dict[str, Any] = {"event_id": ev_in.id, "reason": reason,
-                                   "auto_closed": end_ms is not None}
+        details: dict[str, Any] = {"event_id": ev_in.id, "reason": reason, "auto_closed": end_ms is not None}
         if end_ms is not None:
             self.intervals.append(_auto_closed(in_ms, ev_in, end_ms))
             details["closed_at"] = _dt(end_ms).isoformat()
@@ -499,13 +498,11 @@ class _Grid:
 def _grid(from_date: date, to_date: date, tz: ZoneInfo) -> _Grid:
     count = (to_date - from_date).days + 1
     dates = tuple(from_date + timedelta(days=i) for i in range(count))
-    starts = [wall_clock_to_utc(from_date + timedelta(days=i), time(0), tz)
-              for i in range(count + 1)]
+    starts = [wall_clock_to_utc(from_date + timedelta(days=i), time(0), tz) for i in range(count + 1)]
     bounds_s = tuple(_ms(s) // 1000 for s in starts)
     plain = tuple(
         bounds_s[i + 1] - bounds_s[i] == 86_400
-        and starts[i].astimezone(tz).utcoffset()
-        == (starts[i + 1] - _MS).astimezone(tz).utcoffset()
+        and starts[i].astimezone(tz).utcoffset() == (starts[i + 1] - _MS).astimezone(tz).utcoffset()
         for i in range(count)
     )
     return _Grid(dates, bounds_s, plain, _groups(dates, _week_key), _month_groups(dates))
@@ -572,7 +569,7 @@ class _Days:
         i = max(first, 0)
         while i < n:
             lo, hi = bounds[i], bounds[i + 1]
-            if not (in_s < hi and end_s > lo or lo <= in_s == end_s < hi):
+            if not ((in_s < hi and end_s > lo) or lo <= in_s == end_s < hi):
                 break
             self.worked[i] += min(end_s, hi) - max(in_s, lo)
             self.open[i] = self.open[i] or interval.open
@@ -650,8 +647,7 @@ def _whole_minutes_beyond(seconds: int, grace_minutes: int) -> int:
     return minutes if minutes > grace_minutes else 0
 
 
-def _plan_for_shift(shift: _Shift, actual: _ShiftActual | None, policy: Policy,
-                    now_ms: int) -> _Plan:
+def _plan_for_shift(shift: _Shift, actual: _ShiftActual | None, policy: Policy, now_ms: int) -> _Plan:
     expected = shift.end_ms // 1000 - shift.start_ms // 1000
     ended = shift.end_ms <= now_ms
     if actual is None or not actual.present:
@@ -660,11 +656,13 @@ def _plan_for_shift(shift: _Shift, actual: _ShiftActual | None, policy: Policy,
     late = early = 0
     if actual.first_in_ms is not None:
         late = _whole_minutes_beyond(
-            actual.first_in_ms // 1000 - shift.start_ms // 1000, policy.late_grace_minutes)
+            actual.first_in_ms // 1000 - shift.start_ms // 1000, policy.late_grace_minutes
+        )
     last = actual.last
     if ended and last is not None and not last.open:
         early = _whole_minutes_beyond(
-            shift.end_ms // 1000 - last.end_ms // 1000, policy.early_exit_grace_minutes)
+            shift.end_ms // 1000 - last.end_ms // 1000, policy.early_exit_grace_minutes
+        )
     return _Plan(WORK, expected, max(overtime, 0), late, early)
 
 
@@ -750,9 +748,7 @@ def daily(
         to_date=to_date,
         days=tuple(_row(i, days, plans.get(day), tz) for i, day in enumerate(grid.dates)),
         weeks=tuple(WeekRow(s, e, sum(days.worked[lo:hi])) for s, e, lo, hi in grid.weeks),
-        months=tuple(
-            MonthRow(m, s, e, sum(days.worked[lo:hi])) for m, s, e, lo, hi in grid.months
-        ),
+        months=tuple(MonthRow(m, s, e, sum(days.worked[lo:hi])) for m, s, e, lo, hi in grid.months),
         total_seconds=sum(days.worked),
         open_shift=any(days.open),
     )
@@ -786,9 +782,7 @@ def summarize(report: DailyReport) -> SummaryRow:
         worked_seconds=sum(d.worked_seconds for d in report.days),
         expected_seconds=sum(d.expected_seconds for d in report.days),
         overtime_seconds=sum(d.overtime_seconds for d in report.days),
-        missing_out_count=sum(
-            1 for d in report.days for a in d.anomalies if a.code == MISSING_OUT
-        ),
+        missing_out_count=sum(1 for d in report.days for a in d.anomalies if a.code == MISSING_OUT),
         absent_days=sum(1 for d in report.days if d.absent),
     )
 
@@ -812,8 +806,6 @@ def summary_row(
         worked_seconds=sum(days.worked),
         expected_seconds=sum(p.expected for p in plans.values()),
         overtime_seconds=sum(p.overtime for p in plans.values()),
-        missing_out_count=sum(
-            1 for day in days.anomalies for a in day if a.code == MISSING_OUT
-        ),
+        missing_out_count=sum(1 for day in days.anomalies for a in day if a.code == MISSING_OUT),
         absent_days=sum(1 for p in plans.values() if p.absent),
     )

@@ -1,5 +1,5 @@
 """The terminal protocol: who the terminal is, scans (R4-R8), batches, signed scans, phone key
-enrollment and heartbeats. This is the hot path: Core statements, few round trips per scan.
+enrollment and heartbeats. Scans themselves are decided by the writer in ``ingest.py``.
 """
 
 from __future__ import annotations
@@ -9,21 +9,20 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from basis.apps.timetracker import engine
 from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker.models import Employee, Event, Terminal
+from basis.apps.timetracker.ingest import Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
+from basis.apps.timetracker.models import Employee, Terminal
 from basis.apps.timetracker.schemas import (
     BatchItemResult,
     ChallengeOut,
-    EventPublic,
     FirstScanIn,
     FirstScanOut,
     HeartbeatOut,
@@ -32,22 +31,22 @@ from basis.apps.timetracker.schemas import (
     SecureScanIn,
 )
 from basis.apps.timetracker.service import (
-    PENDING_ID,
-    apply_directions,
     audit,
     b64decode_any,
     hash_key,
-    max_shift,
     normalise_direction,
     normalise_uid,
     parse_public_key,
 )
+from basis.core.db import Database
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.infra import Infra
-from basis.core.time import from_ms, to_ms, utcnow
+from basis.core.logging import get_logger
+from basis.core.time import to_ms, utcnow
 from basis.settings import Settings
 
-EVENTS = Event.__table__
+log = get_logger("basis.timetracker.terminal")
+
 TERMINALS = Terminal.__table__
 EMPLOYEES = Employee.__table__
 SCAN_TOPIC = "timetracker.scans"
@@ -62,69 +61,78 @@ _TERMINAL_BY_KEY = select(
     TERMINALS.c.require_signature,
     TERMINALS.c.last_seen_at,
 )
-_EMPLOYEE_BY_UID = select(
-    EMPLOYEES.c.id,
-    EMPLOYEES.c.full_name,
-    EMPLOYEES.c.is_active,
-    EMPLOYEES.c.key_status,
-    EMPLOYEES.c.public_key,
-)
-_EVENT_BY_CLIENT_ID = select(
-    EVENTS.c.id,
-    EVENTS.c.employee_id,
-    EVENTS.c.ts,
-    EVENTS.c.direction,
-    EVENTS.c.request_hash,
-    EMPLOYEES.c.full_name,
-).join(EMPLOYEES, EMPLOYEES.c.id == EVENTS.c.employee_id)
-_WINDOW = select(
-    EVENTS.c.id,
-    EVENTS.c.ts,
-    EVENTS.c.direction,
-    EVENTS.c.direction_source,
-    EVENTS.c.terminal_id,
-    EVENTS.c.client_event_id,
-    EVENTS.c.request_hash,
-)
-
-
-@dataclass(slots=True)
-class TerminalCtx:
-    id: int
-    name: str
-    require_signature: bool
-    last_seen_at: dt.datetime | None
-
-
-@dataclass(slots=True)
-class EmployeeRow:
-    id: int
-    full_name: str
-    is_active: bool
-    key_status: str
-    public_key: str | None
+_EMPLOYEE_KEY = select(EMPLOYEES.c.id, EMPLOYEES.c.is_active, EMPLOYEES.c.key_status, EMPLOYEES.c.public_key)
 
 
 # ------------------------------------------------------------------------- authentication
 
 
-async def authenticate(
-    session: AsyncSession, key: str | None, *, infra: Infra, settings: Settings
-) -> TerminalCtx:
-    """R7: the terminal is the one whose key came with the request; then its rate limit."""
+async def _lookup(session: AsyncSession, key: str | None) -> TerminalCtx:
+    """R7: the terminal is the one whose key came with the request."""
     if not key:
         raise exc.unknown_terminal()
-    row = (await session.execute(_TERMINAL_BY_KEY.where(TERMINALS.c.key_hash == hash_key(key)))).first()
+    key_hash = hash_key(key)
+    row = (await session.execute(_TERMINAL_BY_KEY.where(TERMINALS.c.key_hash == key_hash))).first()
     if row is None:
         raise exc.unknown_terminal()
     if not row[2]:
         raise exc.terminal_inactive()
-    limit = await infra.limiter.hit(settings.timetracker_terminal_rate_limit, "tt-terminal", str(row[0]))
+    return TerminalCtx(
+        id=row[0], name=row[1], require_signature=row[3], last_seen_at=row[4], key_hash=key_hash
+    )
+
+
+async def _check_rate(ctx: TerminalCtx, *, infra: Infra, settings: Settings) -> None:
+    limit = await infra.limiter.hit(settings.timetracker_terminal_rate_limit, "tt-terminal", str(ctx.id))
     if not limit.allowed:
         raise TooManyRequests(
             "Too many calls from this terminal", retry_after=limit.retry_after, extra={"ok": False}
         )
-    return TerminalCtx(id=row[0], name=row[1], require_signature=row[3], last_seen_at=row[4])
+
+
+async def authenticate(
+    session: AsyncSession, key: str | None, *, infra: Infra, settings: Settings
+) -> TerminalCtx:
+    """The terminal as the database has it now, then its rate limit."""
+    ctx = await _lookup(session, key)
+    await _check_rate(ctx, infra=infra, settings=settings)
+    return ctx
+
+
+class KnownTerminals:
+    """Terminals by key hash, remembered for a while by the scan endpoints.
+
+    Safe because the scan writer reads every terminal of a batch again in its transaction: an
+    entry gone stale (key rotated, terminal deactivated) lets a request reach the writer, never
+    a scan in. The other terminal calls ask the database every time.
+    """
+
+    TTL_SECONDS = 60.0
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[TerminalCtx, float]] = {}
+
+    async def authenticate(
+        self, db: Database, key: str | None, *, infra: Infra, settings: Settings
+    ) -> TerminalCtx:
+        if not key:
+            raise exc.unknown_terminal()
+        key_hash = hash_key(key)
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[1] < time.monotonic():
+            async with db.sessionmaker() as session:
+                ctx = await _lookup(session, key)
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key_hash] = (ctx, time.monotonic() + self.TTL_SECONDS)
+        else:
+            ctx = entry[0]
+        await _check_rate(ctx, infra=infra, settings=settings)
+        return ctx
+
+    def forget(self, ctx: TerminalCtx) -> None:
+        self._entries.pop(ctx.key_hash, None)
 
 
 def check_terminal_id(ctx: TerminalCtx, claimed: int | None) -> None:
@@ -132,10 +140,15 @@ def check_terminal_id(ctx: TerminalCtx, claimed: int | None) -> None:
         raise exc.terminal_mismatch()
 
 
+def _last_seen_stale(ctx: TerminalCtx, now: dt.datetime) -> bool:
+    return ctx.last_seen_at is None or now - ctx.last_seen_at >= LAST_SEEN_EVERY
+
+
 async def touch(session: AsyncSession, ctx: TerminalCtx, now: dt.datetime) -> None:
     """``last_seen_at`` at most once a minute per terminal, never a write per scan."""
-    if ctx.last_seen_at is not None and now - ctx.last_seen_at < LAST_SEEN_EVERY:
+    if not _last_seen_stale(ctx, now):
         return
+    ctx.last_seen_at = now  # first, so that requests meanwhile do not write it again
     await session.execute(
         update(TERMINALS)
         .where(
@@ -144,35 +157,28 @@ async def touch(session: AsyncSession, ctx: TerminalCtx, now: dt.datetime) -> No
         )
         .values(last_seen_at=now)
     )
-    ctx.last_seen_at = now
-
-
-async def touch_alone(session: AsyncSession, ctx: TerminalCtx, now: dt.datetime) -> None:
-    """``touch`` in a transaction of its own, after a scan committed.
-
-    Inside the scan's transaction it would deadlock on MariaDB: inserting an event takes a
-    shared lock on its terminal row (the foreign key), and two scans of one terminal would
-    each wait for the other's to upgrade it.
-    """
-    if ctx.last_seen_at is not None and now - ctx.last_seen_at < LAST_SEEN_EVERY:
-        return
-    await touch(session, ctx, now)
-    await session.commit()
 
 
 # ---------------------------------------------------------------------------------- scans
 
 
 @dataclass(slots=True)
-class ScanRequest:
-    uid: str
-    direction: str | None
-    ts_ms: int | None
-    client_event_id: str | None
+class Pipeline:
+    """What the scan endpoints of one process share: the writer and the known terminals."""
 
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(f"{self.uid}|{self.ts_ms}|{self.direction}".encode()).hexdigest()
+    writer: ScanWriter
+    terminals: KnownTerminals
+    db: Database
+    infra: Infra
+    settings: Settings
+
+    @classmethod
+    def of(cls, db: Database, infra: Infra, settings: Settings) -> Pipeline:
+        return cls(ScanWriter(db, settings), KnownTerminals(), db, infra, settings)
+
+    async def terminal(self, key: str | None) -> TerminalCtx:
+        """The scan endpoints' terminal: remembered keys, checked again by the writer."""
+        return await self.terminals.authenticate(self.db, key, infra=self.infra, settings=self.settings)
 
 
 def _idempotency_key(ctx: TerminalCtx, client_event_id: str) -> str:
@@ -180,49 +186,10 @@ def _idempotency_key(ctx: TerminalCtx, client_event_id: str) -> str:
     return f"tt:idem:{ctx.id}:{digest}"
 
 
-def _result(
-    status: str,
-    event_id: int,
-    employee_id: int,
-    name: str,
-    direction: str,
-    ts: dt.datetime,
-    message: str,
-    replayed: bool | None = None,
-) -> ScanResult:
-    return ScanResult(
-        status=status,
-        message=message,
-        event_id=event_id,
-        employee_id=employee_id,
-        employee_name=name,
-        direction=direction,
-        ts=to_ms(ts),
-        ts_utc=ts,
-        replayed=replayed,
-    )
-
-
-async def _stored_replay(session: AsyncSession, ctx: TerminalCtx, req: ScanRequest) -> ScanResult | None:
-    """R6: the original answer of an accepted scan with this client_event_id, 409 for another payload."""
-    assert req.client_event_id is not None
-    row = (
-        await session.execute(
-            _EVENT_BY_CLIENT_ID.where(
-                EVENTS.c.terminal_id == ctx.id, EVENTS.c.client_event_id == req.client_event_id
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    if row[4] is not None and row[4] != req.fingerprint:
-        raise exc.idempotency_conflict()
-    return _result("accepted", row[0], row[1], row[5], row[3], row[2], "Scan accepted", True)
-
-
-async def _kv_replay(ctx: TerminalCtx, req: ScanRequest, infra: Infra) -> ScanResult | None:
+async def _kept_answer(ctx: TerminalCtx, req: ScanRequest, infra: Infra) -> ScanResult | None:
     """R6 for scans answered ``duplicate``: nothing was stored, the answer was kept."""
-    assert req.client_event_id is not None
+    if req.client_event_id is None:
+        return None
     stored = await infra.kv.get(_idempotency_key(ctx, req.client_event_id))
     if stored is None:
         return None
@@ -234,197 +201,55 @@ async def _kv_replay(ctx: TerminalCtx, req: ScanRequest, infra: Infra) -> ScanRe
     return result
 
 
-async def _replay_instead(session: AsyncSession, ctx: TerminalCtx, req: ScanRequest) -> ScanResult | None:
-    """The stored answer for this client_event_id, looked up in a transaction of its own."""
-    if req.client_event_id is None:
-        return None
-    await session.rollback()
-    try:
-        return await _stored_replay(session, ctx, req)
-    finally:
-        await session.rollback()
-
-
-async def _employee_by_uid(session: AsyncSession, uid: str) -> EmployeeRow:
-    """The card's employee, its row locked to the end of the transaction (R8).
-
-    Every scan of one employee reads and then writes that employee's events (cooldown,
-    direction, insert), so two taps at two doors, even in two processes, must take turns.
-    PostgreSQL and MariaDB: FOR UPDATE on the employee row (read with the same statement);
-    SQLite: BEGIN IMMEDIATE already made this transaction the only writer.
-    """
-    row = (
-        await session.execute(_EMPLOYEE_BY_UID.where(EMPLOYEES.c.nfc_uid == uid).with_for_update())
-    ).first()
-    if row is None:
-        raise exc.unknown_card()
-    if not row[2]:
-        raise exc.employee_inactive()
-    return EmployeeRow(*row)
-
-
-def _scan_instant(req: ScanRequest, now: dt.datetime, settings: Settings) -> dt.datetime:
-    """R5: device time is trusted within [now - max age, now + max skew]."""
-    if req.ts_ms is None:
-        return now
-    ts = from_ms(req.ts_ms)
-    oldest = now - dt.timedelta(days=settings.timetracker_max_scan_age_days)
-    newest = now + dt.timedelta(seconds=settings.timetracker_max_clock_skew_seconds)
-    if ts < oldest:
-        raise exc.clock_skew(
-            f"The scan time {ts.isoformat()} is older than {settings.timetracker_max_scan_age_days} days; "
-            "enter it as a manual event"
-        )
-    if ts > newest:
-        raise exc.clock_skew(
-            f"The scan time {ts.isoformat()} is ahead of the server's clock ({now.isoformat()}) by more "
-            f"than {settings.timetracker_max_clock_skew_seconds} s; correct the terminal's clock"
-        )
-    return ts
-
-
-def _event_message(
-    event_id: int, employee: EmployeeRow, ctx: TerminalCtx, values: dict[str, Any]
-) -> dict[str, Any]:
-    event = EventPublic(
-        id=event_id,
-        employee_id=employee.id,
-        terminal_id=ctx.id,
-        ts=values["ts"],
-        received_at=values["received_at"],
-        direction=values["direction"],
-        direction_source=values["direction_source"],
-        is_manual=False,
-        comment=None,
-        created_by=None,
-        client_event_id=values["client_event_id"],
-        deleted_at=None,
-    )
-    return {
-        "type": "scan",
-        "event": {**event.model_dump(mode="json"), "terminal_name": ctx.name},
-        "employee": {"id": employee.id, "full_name": employee.full_name},
-    }
-
-
-async def ingest(
-    session: AsyncSession,
-    ctx: TerminalCtx,
-    req: ScanRequest,
-    *,
-    settings: Settings,
-    infra: Infra,
-    signed: bool = False,
-    employee: EmployeeRow | None = None,
-) -> ScanResult:
-    """One scan, all or nothing: R4-R8, then the live feed. Commits; raises on a refusal."""
+async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> list[ScanResult | BasisError]:
+    """Scans of one request through the writer (in this order), then what follows a decision:
+    the live feed, kept duplicate answers, the terminal's last_seen_at."""
+    answers: list[ScanResult | BasisError | None] = []
+    todo: list[Scan] = []
+    for scan in scans:
+        try:
+            kept = await _kept_answer(ctx, scan.req, pipeline.infra)
+        except BasisError as error:
+            kept = error
+        answers.append(kept)
+        if kept is None:
+            todo.append(scan)
+    decided = iter(await pipeline.writer.submit(todo) if todo else [])
+    results: list[ScanResult | BasisError] = []
+    for scan, answer in zip(scans, answers, strict=True):
+        if answer is None:
+            outcome = next(decided)
+            if isinstance(outcome, BasisError):
+                if outcome.code in ("unknown_terminal", "terminal_inactive"):
+                    pipeline.terminals.forget(ctx)
+                answer = outcome
+            else:
+                await _follow_up(pipeline, ctx, scan, outcome)
+                answer = outcome.result
+        results.append(answer)
     now = utcnow()
-    if req.client_event_id is not None:
-        kept = await _kv_replay(ctx, req, infra)
-        if kept is not None:
-            return kept
-    try:
-        if employee is None:
-            employee = await _employee_by_uid(session, req.uid)
-        if ctx.require_signature and not signed and employee.key_status == "active":
-            raise exc.signature_required()
-        ts = _scan_instant(req, now, settings)
-    except BasisError:
-        # A retry of a scan accepted before gets its answer even if it would be refused now
-        # (the employee left since, the 7 days passed): this lookup costs only on refusals.
-        replay = await _replay_instead(session, ctx, req)
-        if replay is not None:
-            return replay
-        raise
-    shift = max_shift(settings)
-    cooldown = dt.timedelta(seconds=settings.timetracker_terminal_scan_cooldown_seconds)
+    if _last_seen_stale(ctx, now):
+        # In a transaction of its own, after the scans committed: inside theirs it would
+        # deadlock on MariaDB (an event insert takes a shared lock on its terminal row, and two
+        # batches would each wait for the other's to turn it into a write lock).
+        async with pipeline.db.sessionmaker() as session:
+            await touch(session, ctx, now)
+            await session.commit()
+    return results
 
-    rows = (
-        await session.execute(
-            _WINDOW.where(
-                EVENTS.c.employee_id == employee.id,
-                EVENTS.c.ts >= ts - max(shift, cooldown),
-                EVENTS.c.deleted_at.is_(None),
-            ).order_by(EVENTS.c.ts, EVENTS.c.id)
+
+async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: Outcome) -> None:
+    infra = pipeline.infra
+    if outcome.kept is not None and scan.req.client_event_id is not None:
+        await infra.kv.set(
+            _idempotency_key(ctx, scan.req.client_event_id), outcome.kept, IDEMPOTENCY_TTL_SECONDS
         )
-    ).all()
-    if req.client_event_id is not None:
-        # R6, the usual retry: the original event is among the ones just read.
-        for row in rows:
-            if row[4] == ctx.id and row[5] == req.client_event_id:
-                if row[6] is not None and row[6] != req.fingerprint:
-                    raise exc.idempotency_conflict()
-                await session.rollback()
-                return _result(
-                    "accepted", row[0], employee.id, employee.full_name, row[2], row[1], "Scan accepted", True
-                )
-
-    # R4: the nearest accepted scan closer than the cooldown, on either side in ts order.
-    nearest = None
-    for row in rows:
-        gap = abs(row[1] - ts)
-        if gap < cooldown and (nearest is None or gap < abs(nearest[1] - ts)):
-            nearest = row
-    if nearest is not None:
-        if req.client_event_id is not None:
-            # A retry whose original lies outside the window read, or another payload.
-            replay = await _stored_replay(session, ctx, req)
-            if replay is not None:
-                await session.rollback()
-                return replay
-        await session.commit()
-        await touch_alone(session, ctx, now)
-        result = _result(
-            "duplicate",
-            nearest[0],
-            employee.id,
-            employee.full_name,
-            nearest[2],
-            nearest[1],
-            f"Duplicate scan ignored: within {cooldown.seconds} s of event {nearest[0]}",
-        )
-        if req.client_event_id is not None:
-            await infra.kv.set(
-                _idempotency_key(ctx, req.client_event_id),
-                json.dumps({"h": req.fingerprint, "r": result.model_dump(mode="json")}),
-                IDEMPOTENCY_TTL_SECONDS,
-            )
-        return result
-
-    # R2: the direction from the scan's place among the employee's events; later derived
-    # directions are re-derived when this scan lands before them.
-    stored = [engine.EventIn(r[0], r[1], r[2], r[3]) for r in rows]
-    source = "device" if req.direction is not None else "derived"
-    pending = engine.EventIn(PENDING_ID, ts, req.direction, source)  # type: ignore[arg-type]
-    derived = engine.derive_directions([*stored, pending], shift, trust_stored_before=ts)
-    direction = next(d for event_id, d in derived if event_id == PENDING_ID)
-
-    values = {
-        "employee_id": employee.id,
-        "terminal_id": ctx.id,
-        "ts": ts,
-        "received_at": now,
-        "direction": direction,
-        "direction_source": source,
-        "is_manual": False,
-        "client_event_id": req.client_event_id,
-        "request_hash": req.fingerprint if req.client_event_id is not None else None,
-    }
-    try:
-        inserted = await session.execute(insert(EVENTS).values(**values))
-        event_id = inserted.inserted_primary_key[0]
-        await apply_directions(session, stored, derived)
-        await session.commit()
-    except IntegrityError:
-        # Only (terminal_id, client_event_id) is unique: the same id, already stored.
-        replay = await _replay_instead(session, ctx, req)
-        if replay is None:
-            raise
-        return replay
-
-    await touch_alone(session, ctx, now)
-    await infra.hub.publish(SCAN_TOPIC, _event_message(event_id, employee, ctx, values))
-    return _result("accepted", event_id, employee.id, employee.full_name, direction, ts, "Scan accepted")
+    if outcome.feed is not None:
+        try:
+            await infra.hub.publish(SCAN_TOPIC, outcome.feed)
+        except Exception:
+            # The scan is stored; a live view that misses it catches up on its next reload.
+            log.warning("timetracker_feed_publish_failed", exc_info=True)
 
 
 def scan_request(payload: ScanIn) -> ScanRequest:
@@ -436,11 +261,12 @@ def scan_request(payload: ScanIn) -> ScanRequest:
     )
 
 
-async def scan(
-    session: AsyncSession, ctx: TerminalCtx, payload: ScanIn, *, settings: Settings, infra: Infra
-) -> ScanResult:
+async def scan(pipeline: Pipeline, ctx: TerminalCtx, payload: ScanIn) -> ScanResult:
     check_terminal_id(ctx, payload.terminal_id)
-    return await ingest(session, ctx, scan_request(payload), settings=settings, infra=infra)
+    [answer] = await _ingest(pipeline, ctx, [Scan(ctx, scan_request(payload))])
+    if isinstance(answer, BasisError):
+        raise answer
+    return answer
 
 
 _SCAN_ITEM = TypeAdapter(ScanIn)
@@ -452,9 +278,7 @@ def _refusal(index: int, error: BasisError) -> BatchItemResult:
     )
 
 
-async def scan_batch(
-    session: AsyncSession, ctx: TerminalCtx, items: list[Any], *, settings: Settings, infra: Infra
-) -> list[BatchItemResult]:
+async def scan_batch(pipeline: Pipeline, ctx: TerminalCtx, items: list[Any]) -> list[BatchItemResult]:
     """The offline buffer: each item on its own, applied in ts order, answered in request order."""
     results: dict[int, BatchItemResult] = {}
     queue: list[tuple[int, ScanRequest]] = []
@@ -475,14 +299,12 @@ async def scan_batch(
             results[index] = _refusal(index, error)
     # Items without a device time get the server's: they are the newest.
     queue.sort(key=lambda item: (item[1].ts_ms is None, item[1].ts_ms or 0, item[0]))
-    for index, req in queue:
-        try:
-            answer = await ingest(session, ctx, req, settings=settings, infra=infra)
-        except BasisError as error:
-            await session.rollback()
-            results[index] = _refusal(index, error)
-            continue
-        results[index] = BatchItemResult(index=index, http_status=200, **answer.model_dump())
+    answers = await _ingest(pipeline, ctx, [Scan(ctx, req) for _, req in queue])
+    for (index, _), answer in zip(queue, answers, strict=True):
+        if isinstance(answer, BasisError):
+            results[index] = _refusal(index, answer)
+        else:
+            results[index] = BatchItemResult(index=index, http_status=200, **answer.model_dump())
     return [results[i] for i in range(len(items))]
 
 
@@ -534,13 +356,13 @@ def verify_signature(public_key_b64: str, challenge: bytes, signature_b64: str) 
 
 
 async def secure_scan(
-    session: AsyncSession, ctx: TerminalCtx, payload: SecureScanIn, *, settings: Settings, infra: Infra
+    pipeline: Pipeline, session: AsyncSession, ctx: TerminalCtx, payload: SecureScanIn
 ) -> ScanResult:
     """Challenge, then the phone's signature of it, then the scan rules."""
     check_terminal_id(ctx, payload.terminal_id)
     raw = _canonical_challenge(payload.challenge_b64)
     # Used up by this attempt whatever follows: a challenge is never good twice.
-    deadline = await infra.kv.pop(_challenge_key(ctx, raw))
+    deadline = await pipeline.infra.kv.pop(_challenge_key(ctx, raw))
     if deadline is None or to_ms(utcnow()) > int(deadline):
         raise exc.invalid_challenge()
     req = ScanRequest(
@@ -549,12 +371,21 @@ async def secure_scan(
         ts_ms=payload.ts,
         client_event_id=payload.client_event_id,
     )
-    employee = await _employee_by_uid(session, req.uid)
-    if employee.key_status != "active" or not employee.public_key:
+    employee = (await session.execute(_EMPLOYEE_KEY.where(EMPLOYEES.c.nfc_uid == req.uid))).first()
+    if employee is None:
+        raise exc.unknown_card()
+    if not employee[1]:
+        raise exc.employee_inactive()
+    if employee[2] != "active" or not employee[3]:
         raise exc.key_not_active()
-    if not verify_signature(employee.public_key, raw, payload.signature_b64):
+    if not verify_signature(employee[3], raw, payload.signature_b64):
         raise exc.bad_signature()
-    return await ingest(session, ctx, req, settings=settings, infra=infra, signed=True, employee=employee)
+    await session.rollback()  # the writer decides in a transaction of its own
+    # The writer checks again, under the employee's lock, that this key is still the active one.
+    [answer] = await _ingest(pipeline, ctx, [Scan(ctx, req, signed_key=employee[3])])
+    if isinstance(answer, BasisError):
+        raise answer
+    return answer
 
 
 # --------------------------------------------------------------------- enrollment, heartbeat
