@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from basis.core.errors import ServiceUnavailable
-from basis.core.realtime import CHANNEL_PREFIX, Hub, MemoryHub, RedisHub, SubscriptionClosed, build_hub
+from basis.core.realtime import Hub, MemoryHub, RedisHub, SubscriptionClosed, build_hub, channel_prefix
 
 MakeHub = Callable[..., Hub]
 
@@ -184,6 +184,26 @@ async def test_redis_delivers_across_hubs(redis_hubs: tuple[RedisHub, RedisHub])
         assert [await on_second.get(timeout=2) for _ in range(2)] == [{"from": "second"}, {"from": "first"}]
 
 
+async def test_redis_hubs_on_two_databases_of_one_server_do_not_hear_each_other(
+    redis_url: str, redis_hubs: tuple[RedisHub, RedisHub]
+) -> None:
+    """Pub/sub ignores the database number; two deployments sharing a server must not."""
+    mine, _ = redis_hubs
+    number = int(redis_url.rsplit("/", 1)[1])
+    neighbour = RedisHub(redis_url.rsplit("/", 1)[0] + f"/{number - 1 if number else 1}")
+    await neighbour.start()
+    try:
+        async with mine.subscribe("chat:9") as here, neighbour.subscribe("chat:9") as there:
+            await neighbour.publish("chat:9", {"from": "neighbour"})
+            await mine.publish("chat:9", {"from": "mine"})
+            assert await here.get(timeout=2) == {"from": "mine"}
+            assert await there.get(timeout=2) == {"from": "neighbour"}
+            with pytest.raises(TimeoutError):
+                await here.get(timeout=0.3)
+    finally:
+        await neighbour.close()
+
+
 async def test_redis_hub_uses_one_connection_and_unsubscribes_unused_topics(
     redis_url: str, redis_hubs: tuple[RedisHub, RedisHub]
 ) -> None:
@@ -194,11 +214,11 @@ async def test_redis_hub_uses_one_connection_and_unsubscribes_unused_topics(
             clients = [c for c in await admin.client_list(_type="pubsub") if c["name"] == first.client_name]
             assert len(clients) == 1
             await one.add("d")
-            numsub = dict(await admin.pubsub_numsub(*(CHANNEL_PREFIX + t for t in "abcd")))
+            numsub = dict(await admin.pubsub_numsub(*(channel_prefix(redis_url) + t for t in "abcd")))
             assert list(numsub.values()) == [1, 1, 1, 1]
         # Redis is told once the last local subscriber of a topic leaves.
         async with asyncio.timeout(2):
-            while any(n for _, n in await admin.pubsub_numsub(*(CHANNEL_PREFIX + t for t in "abcd"))):
+            while any(n for _, n in await admin.pubsub_numsub(*(channel_prefix(redis_url) + t for t in "abcd"))):
                 await asyncio.sleep(0.02)
     finally:
         await admin.aclose()

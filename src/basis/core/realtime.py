@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
+from redis.connection import parse_url
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
@@ -27,6 +28,7 @@ from basis.core.logging import get_logger
 log = get_logger("basis.realtime")
 
 CHANNEL_PREFIX = "basis:hub:"
+"""Followed by the Redis database number: see ``channel_prefix``."""
 QUEUE_SIZE = 1000
 """Messages a subscriber may fall behind by before its oldest are dropped."""
 MAX_TOPIC_LENGTH = 200
@@ -205,6 +207,13 @@ class MemoryHub(_LocalHub):
         self._close_subscriptions()
 
 
+def channel_prefix(redis_url: str) -> str:
+    """Pub/sub channels are one namespace for a whole Redis server, whatever the database
+    number: two deployments (or test runs) sharing a server on different numbers would hear
+    each other's messages, so the number is part of every channel name."""
+    return f"{CHANNEL_PREFIX}{parse_url(redis_url).get('db', 0)}:"
+
+
 class RedisHub(_LocalHub):
     """Redis pub/sub shared by every process; one subscriber connection per process."""
 
@@ -212,13 +221,13 @@ class RedisHub(_LocalHub):
         self,
         redis_url: str,
         *,
-        prefix: str = CHANNEL_PREFIX,
+        prefix: str | None = None,
         queue_size: int = QUEUE_SIZE,
         confirm_timeout: float = 5.0,
         max_backoff: float = 5.0,
     ) -> None:
         super().__init__(queue_size=queue_size)
-        self._prefix = prefix
+        self._prefix = prefix if prefix is not None else channel_prefix(redis_url)
         self._confirm_timeout = confirm_timeout
         self._max_backoff = max_backoff
         self._publisher = Redis.from_url(redis_url)
