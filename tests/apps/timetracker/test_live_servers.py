@@ -122,3 +122,48 @@ async def test_live_feed_crosses_processes_and_needs_a_staff_token(
             # Only accepted scans are sent: the refused one never arrived before it.
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(socket.recv(), timeout=0.5)
+
+
+async def test_a_rotated_key_or_deactivated_terminal_stops_at_once_in_every_process(
+    live_servers: Callable[..., Any],
+    redis_url: str,
+    session: AsyncSession,
+    settings: Settings,
+    make_user: MakeUser,
+) -> None:
+    """Each process remembers terminal keys for the scan routes; its writer checks them again,
+    so a change made through another process counts from the next scan on."""
+    admin = await bearer_for(session, settings, await make_user(role="admin"))
+    with live_servers(2, redis_url=redis_url) as (first, second):
+        keys, people = await _setup(first, admin, employees=1)
+        uid = people[0]["nfc_uid"]
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def scan(key: str, minutes_ago: int) -> httpx.Response:
+                ts = to_ms(utcnow()) - minutes_ago * 60_000
+                return await client.post(
+                    f"{second}/api/terminal/scan",
+                    json={"uid": uid, "ts": ts},
+                    headers={"X-Terminal-Key": key},
+                )
+
+            assert (await scan(keys[0], 50)).status_code == 200  # the second process now knows the key
+            terminals = (await client.get(f"{first}/api/terminals", headers=admin)).json()["items"]
+            door = next(t for t in terminals if t["name"] == "Door A")
+            rotated = await client.post(f"{first}/api/terminals/{door['id']}/rotate-key", headers=admin)
+            assert rotated.status_code == 200
+            old = await scan(keys[0], 40)
+            assert old.status_code == 401 and old.json()["code"] == "unknown_terminal"
+            assert (await scan(rotated.json()["api_key"], 30)).status_code == 200
+            other = next(t for t in terminals if t["name"] == "Door B")
+            assert (await scan(keys[1], 20)).status_code == 200
+            patched = await client.patch(
+                f"{first}/api/terminals/{other['id']}", json={"is_active": False}, headers=admin
+            )
+            assert patched.status_code == 200
+            refused = await scan(keys[1], 10)
+            assert refused.status_code == 403 and refused.json()["code"] == "terminal_inactive"
+            events = await client.get(
+                f"{first}/api/events", params={"employee_id": people[0]["id"]}, headers=admin
+            )
+            assert events.json()["total"] == 3
