@@ -247,6 +247,35 @@ async def test_one_client_event_id_for_two_cards_at_two_writers_is_a_conflict(
         await other.dispose()
 
 
+async def test_a_remembered_key_never_outlives_its_terminal(tt: TT) -> None:
+    """The scan routes remember keys; a rotation or deactivation since still refuses the
+    whole call, an upload included, and a kept duplicate answer is not replayed any more."""
+    employee = await tt.employee()
+    terminal_id, key = await tt.terminal()
+    t0 = utcnow() - dt.timedelta(minutes=30)
+    assert (await tt.scan(key, employee["nfc_uid"], t0)).json()["status"] == "accepted"
+    duplicate = await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(seconds=2), client_event_id="d1")
+    assert duplicate.json()["status"] == "duplicate"
+    replay = await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(seconds=2), client_event_id="d1")
+    assert replay.json() == {**duplicate.json(), "replayed": True}
+
+    await tt.client.patch(f"/api/terminals/{terminal_id}", json={"is_active": False}, headers=tt.admin)
+    refused = await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(seconds=2), client_event_id="d1")
+    assert refused.status_code == 403 and refused.json()["code"] == "terminal_inactive"
+    await tt.client.patch(f"/api/terminals/{terminal_id}", json={"is_active": True}, headers=tt.admin)
+    assert (await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(minutes=1))).status_code == 200
+
+    rotated = await tt.client.post(f"/api/terminals/{terminal_id}/rotate-key", headers=tt.admin)
+    upload = {"scans": [{"uid": employee["nfc_uid"], "ts": ms(t0 + dt.timedelta(minutes=2))}]}
+    old = await tt.client.post("/api/terminal/scans", json=upload, headers={"X-Terminal-Key": key})
+    assert old.status_code == 401 and old.json()["code"] == "unknown_terminal"
+    new = await tt.client.post(
+        "/api/terminal/scans", json=upload, headers={"X-Terminal-Key": rotated.json()["api_key"]}
+    )
+    assert new.status_code == 200 and new.json()["results"][0]["status"] == "accepted"
+    assert len(await tt.events(employee["id"])) == 3
+
+
 # ------------------------------------------------------------------ the hand-read scan body
 
 

@@ -75,7 +75,7 @@ log = get_logger("basis.timetracker.ingest")
 
 SCANS = Counter(
     "basis_timetracker_scans_total",
-    "Terminal scans by outcome: accepted, duplicate or the refusal's code",
+    "Terminal scans by outcome: accepted, duplicate, replayed or the refusal's code",
     ["outcome"],
 )
 BATCH_SIZE = Histogram(
@@ -123,6 +123,9 @@ class Scan:
     signed_key: str | None = None
     """For a signed scan: the phone key its signature was checked with; it must still be the
     employee's active key when the scan is decided."""
+    kept: str | None = None
+    """The answer kept under the scan's client_event_id when it was a duplicate (``Outcome.kept``
+    of the first try): nothing was stored then, so this is what a retry is answered with."""
 
 
 @dataclass(slots=True)
@@ -302,7 +305,7 @@ class _Stored:
 
 @dataclass(slots=True)
 class _Decision:
-    status: str  # accepted | duplicate | replayed | refused
+    status: str  # accepted | duplicate | replayed | kept | refused
     error: BasisError | None = None
     event_id: int = 0
     """A stored event's id, or a pending one's (``PENDING_ID + n``) until the insert."""
@@ -310,6 +313,7 @@ class _Decision:
     full_name: str = ""
     direction: str = ""
     ts: dt.datetime = dt.datetime.min
+    kept: ScanResult | None = None
 
 
 class _Batch:
@@ -384,6 +388,11 @@ class _Batch:
             raise exc.unknown_terminal()  # deleted, or its key rotated since the request came in
         if not terminal.is_active:
             raise exc.terminal_inactive()
+        if scan.kept is not None:
+            data = json.loads(scan.kept)
+            if data["h"] != req.fingerprint:
+                raise exc.idempotency_conflict()
+            return _Decision("kept", kept=ScanResult.model_validate({**data["r"], "replayed": True}))
         if req.client_event_id is not None:
             # R6, before any other rule: a retry gets its original answer even if the scan would
             # be refused now (the employee left since, the 7 days passed).
@@ -475,6 +484,10 @@ class _Batch:
                 SCANS.labels(decision.error.code).inc()
                 answers.append(decision.error)
                 continue
+            if decision.kept is not None:
+                SCANS.labels("replayed").inc()
+                answers.append(Outcome(decision.kept))
+                continue
             event_id = real(decision.event_id)
             duplicate = decision.status == "duplicate"
             result = ScanResult(
@@ -492,7 +505,7 @@ class _Batch:
                 ts_utc=decision.ts,
                 replayed=True if decision.status == "replayed" else None,
             )
-            SCANS.labels(result.status).inc()
+            SCANS.labels("replayed" if result.replayed else result.status).inc()
             outcome = Outcome(result)
             if decision.status == "accepted":
                 outcome.feed = self._feed(scan, decision, event_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -186,47 +185,25 @@ def _idempotency_key(ctx: TerminalCtx, client_event_id: str) -> str:
     return f"tt:idem:{ctx.id}:{digest}"
 
 
-async def _kept_answer(ctx: TerminalCtx, req: ScanRequest, infra: Infra) -> ScanResult | None:
-    """R6 for scans answered ``duplicate``: nothing was stored, the answer was kept."""
-    if req.client_event_id is None:
-        return None
-    stored = await infra.kv.get(_idempotency_key(ctx, req.client_event_id))
-    if stored is None:
-        return None
-    data = json.loads(stored)
-    if data["h"] != req.fingerprint:
-        raise exc.idempotency_conflict()
-    result = ScanResult.model_validate(data["r"])
-    result.replayed = True
-    return result
-
-
 async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> list[ScanResult | BasisError]:
     """Scans of one request through the writer (in this order), then what follows a decision:
-    the live feed, kept duplicate answers, the terminal's last_seen_at."""
-    answers: list[ScanResult | BasisError | None] = []
-    todo: list[Scan] = []
+    the live feed, kept duplicate answers, the terminal's last_seen_at. A terminal the writer
+    no longer knows (key rotated, deactivated since the key was remembered) fails the request."""
     for scan in scans:
-        try:
-            kept = await _kept_answer(ctx, scan.req, pipeline.infra)
-        except BasisError as error:
-            kept = error
-        answers.append(kept)
-        if kept is None:
-            todo.append(scan)
-    decided = iter(await pipeline.writer.submit(todo) if todo else [])
+        if scan.req.client_event_id is not None:
+            scan.kept = await pipeline.infra.kv.get(_idempotency_key(ctx, scan.req.client_event_id))
+    answers = await pipeline.writer.submit(scans) if scans else []
+    for answer in answers:
+        if isinstance(answer, BasisError) and answer.code in ("unknown_terminal", "terminal_inactive"):
+            pipeline.terminals.forget(ctx)
+            raise answer
     results: list[ScanResult | BasisError] = []
     for scan, answer in zip(scans, answers, strict=True):
-        if answer is None:
-            outcome = next(decided)
-            if isinstance(outcome, BasisError):
-                if outcome.code in ("unknown_terminal", "terminal_inactive"):
-                    pipeline.terminals.forget(ctx)
-                answer = outcome
-            else:
-                await _follow_up(pipeline, ctx, scan, outcome)
-                answer = outcome.result
-        results.append(answer)
+        if isinstance(answer, Outcome):
+            await _follow_up(pipeline, ctx, scan, answer)
+            results.append(answer.result)
+        else:
+            results.append(answer)
     now = utcnow()
     if _last_seen_stale(ctx, now):
         # In a transaction of its own, after the scans committed: inside theirs it would
