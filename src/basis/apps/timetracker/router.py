@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from contextlib import suppress
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
@@ -92,13 +92,18 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 # The two scan routes are the hot path: they check the terminal's key and read their body by
 # hand (core.http.read_json_body), before and without FastAPI's dependency machinery, which
 # would cost more than the rest of the request. Answers and docs stay FastAPI's.
+T = TypeVar("T")
 _SCAN_IN = TypeAdapter(ScanIn)
 _BATCH_IN = TypeAdapter(BatchIn)
 
 
-async def _scanning(request: Request) -> tuple[terminal.Pipeline, terminal.TerminalCtx]:
+async def _scanning(
+    request: Request, body: TypeAdapter[T]
+) -> tuple[terminal.Pipeline, terminal.TerminalCtx, T]:
+    """The caller's terminal (401/403/429 first), then the body (422)."""
     pipeline = scan_pipeline(request)
-    return pipeline, await pipeline.terminal(request.headers.get("x-terminal-key"))
+    ctx = await pipeline.terminal(request.headers.get("x-terminal-key"))
+    return pipeline, ctx, await read_json_body(request, body)
 
 
 @terminal_router.post(
@@ -108,8 +113,7 @@ async def _scanning(request: Request) -> tuple[terminal.Pipeline, terminal.Termi
     openapi_extra=documented_body(ScanIn, "X-Terminal-Key"),
 )
 async def terminal_scan(request: Request) -> Response:
-    pipeline, ctx = await _scanning(request)
-    payload = await read_json_body(request, _SCAN_IN)
+    pipeline, ctx, payload = await _scanning(request, _SCAN_IN)
     return json_response(await terminal.scan(pipeline, ctx, payload))
 
 
@@ -120,8 +124,7 @@ async def terminal_scan(request: Request) -> Response:
     openapi_extra=documented_body(BatchIn, "X-Terminal-Key"),
 )
 async def terminal_scans(request: Request) -> Response:
-    pipeline, ctx = await _scanning(request)
-    payload = await read_json_body(request, _BATCH_IN)
+    pipeline, ctx, payload = await _scanning(request, _BATCH_IN)
     return json_response(BatchOut(results=await terminal.scan_batch(pipeline, ctx, payload.scans)))
 
 
