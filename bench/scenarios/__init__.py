@@ -136,6 +136,17 @@ class BenchContext:
         async with self._db.sessionmaker() as session:
             yield session
 
+    async def analyze(self, *tables: str) -> None:
+        """Fresh planner statistics after a bulk load, as an operator runs after an import: a
+        table filled a second ago looks empty to the planner until autovacuum gets to it."""
+        from sqlalchemy import text
+
+        names = ", ".join(tables)
+        statement = {"postgresql": f"ANALYZE {names}", "mariadb": f"ANALYZE TABLE {names}"}
+        async with self.session() as session:
+            await session.execute(text(statement.get(self.backend, "ANALYZE")))
+            await session.commit()
+
     async def close(self) -> None:
         if self._db is not None:
             await self._db.dispose()

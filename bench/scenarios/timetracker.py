@@ -33,7 +33,13 @@ async def _scan_data(ctx: BenchContext) -> dict[str, Any]:
             response.raise_for_status()
             keys.append(response.json()["api_key"])
         prefix = f"B{random.randrange(16**3):03X}"
-        await _insert_employees(ctx, [f"{prefix}{i:05X}" for i in range(CARDS)], department="Bench scans")
+        ids = await _insert_employees(
+            ctx, [f"{prefix}{i:05X}" for i in range(CARDS)], department="Bench scans"
+        )
+        # A site in use: last week's scans are in the table, and the planner has statistics
+        # of them (a table filled from nothing a second ago is one no real server runs on).
+        first_day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=13)).date()
+        await _insert_history(ctx, ids, [first_day + dt.timedelta(days=i) for i in range(5)])
         ctx.state["tt_scan"] = {"keys": keys, "prefix": prefix, "runs": 0}
     data = ctx.state["tt_scan"]
     data["runs"] += 1
@@ -74,6 +80,52 @@ async def _insert_employees(ctx: BenchContext, uids: list[str], *, department: s
         )
         await session.commit()
         return list(await session.scalars(select(Employee.id).where(Employee.department == department)))
+
+
+def _day_of_scans(employee_id: int, day: dt.date, rng: random.Random) -> list[dict[str, Any]]:
+    """In about 08:00, out for lunch 12:00-12:30, out about 16:00 (Warsaw)."""
+    from basis.core.time import wall_clock_to_utc
+
+    scans = []
+    for hour, minute, direction in (
+        (8, rng.randint(-5, 10), "IN"),
+        (12, 0, "OUT"),
+        (12, 30, "IN"),
+        (16, rng.randint(0, 20), "OUT"),
+    ):
+        ts = wall_clock_to_utc(day, dt.time(hour), "Europe/Warsaw") + dt.timedelta(minutes=minute)
+        scans.append(
+            {
+                "employee_id": employee_id,
+                "terminal_id": None,
+                "ts": ts,
+                "received_at": ts,
+                "direction": direction,
+                "direction_source": "derived",
+                "is_manual": False,
+            }
+        )
+    return scans
+
+
+async def _insert_history(ctx: BenchContext, ids: list[int], days: list[dt.date]) -> None:
+    from sqlalchemy import insert
+
+    from basis.apps.timetracker.models import Event
+
+    rng = random.Random(7)
+    async with ctx.session() as session:
+        events: list[dict[str, Any]] = []
+        for employee_id in ids:
+            for day in days:
+                events += _day_of_scans(employee_id, day, rng)
+            if len(events) >= 20_000:
+                await session.execute(insert(Event.__table__), events)
+                events = []
+        if events:
+            await session.execute(insert(Event.__table__), events)
+        await session.commit()
+    await ctx.analyze("employees", "events")
 
 
 _SCAN_LUA = """
@@ -118,8 +170,8 @@ async def _payroll_data(ctx: BenchContext) -> dict[str, Any]:
     if "tt_payroll" not in ctx.state:
         from sqlalchemy import insert
 
-        from basis.apps.timetracker.models import Event, Schedule
-        from basis.core.time import utcnow, wall_clock_to_utc
+        from basis.apps.timetracker.models import Schedule
+        from basis.core.time import utcnow
 
         prefix = f"C{random.randrange(16**3):03X}"
         ids = await _insert_employees(
@@ -127,49 +179,25 @@ async def _payroll_data(ctx: BenchContext) -> dict[str, Any]:
         )
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         workdays = [d for d in days if d.weekday() < 5][:WORKDAYS]
-        rng = random.Random(7)
+        await _insert_history(ctx, ids, workdays)
         now = utcnow()
-        zone = "Europe/Warsaw"
         async with ctx.session() as session:
-            cells, events = [], []
-            for employee_id in ids:
-                for day in workdays:
-                    cells.append(
-                        {
-                            "employee_id": employee_id,
-                            "day": day,
-                            "start": dt.time(8),
-                            "end": dt.time(16),
-                            "code": "work",
-                            "updated_at": now,
-                        }
-                    )
-                    for hour, minute, direction in (
-                        (8, rng.randint(-5, 10), "IN"),
-                        (12, 0, "OUT"),
-                        (12, 30, "IN"),
-                        (16, rng.randint(0, 20), "OUT"),
-                    ):
-                        ts = wall_clock_to_utc(day, dt.time(hour), zone) + dt.timedelta(minutes=minute)
-                        events.append(
-                            {
-                                "employee_id": employee_id,
-                                "terminal_id": None,
-                                "ts": ts,
-                                "received_at": ts,
-                                "direction": direction,
-                                "direction_source": "derived",
-                                "is_manual": False,
-                            }
-                        )
-                if len(events) >= 20_000:
-                    await session.execute(insert(Event.__table__), events)
-                    events = []
-            if events:
-                await session.execute(insert(Event.__table__), events)
+            cells = [
+                {
+                    "employee_id": employee_id,
+                    "day": day,
+                    "start": dt.time(8),
+                    "end": dt.time(16),
+                    "code": "work",
+                    "updated_at": now,
+                }
+                for employee_id in ids
+                for day in workdays
+            ]
             for i in range(0, len(cells), 20_000):
                 await session.execute(insert(Schedule.__table__), cells[i : i + 20_000])
             await session.commit()
+        await ctx.analyze("schedules")
         ctx.state["tt_payroll"] = ids
     params = {"from_date": first.isoformat(), "to_date": last.isoformat()}
     return {
