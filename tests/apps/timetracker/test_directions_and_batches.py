@@ -56,6 +56,17 @@ async def test_forgotten_check_out_does_not_flip_the_next_day(tt: TT) -> None:
     assert second.json()["direction"] == "IN" and third.json()["direction"] == "OUT"
 
 
+async def test_exactly_the_maximum_shift_still_closes_the_in(tt: TT) -> None:
+    """The boundary belongs to the shift: 16 h after the IN is its OUT, a millisecond more is not."""
+    exact, late = await tt.employee(), await tt.employee()
+    _, key = await tt.terminal()
+    day = _day_start()
+    for employee, extra in ((exact, dt.timedelta(0)), (late, dt.timedelta(milliseconds=1))):
+        await tt.scan(key, employee["nfc_uid"], day)
+        closing = await tt.scan(key, employee["nfc_uid"], day + dt.timedelta(hours=16) + extra)
+        assert closing.json()["direction"] == ("OUT" if not extra else "IN")
+
+
 async def test_batch_answers_in_request_order_and_applies_in_ts_order(tt: TT) -> None:
     employee = await tt.employee()
     _, key = await tt.terminal()
