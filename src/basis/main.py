@@ -46,6 +46,20 @@ async def ensure_schema(
     )
 
 
+_FROZEN = False
+
+
+def _freeze_startup_heap() -> None:
+    """What start-up built (modules, routes, models, pools) lives as long as the process: out
+    of the collector's sight, a full collection no longer walks all of it. Once per process,
+    so that the apps a test run builds one after another are not frozen with it."""
+    global _FROZEN
+    if not _FROZEN:
+        _FROZEN = True
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -77,10 +91,7 @@ def create_app(
             for spec in all_specs:
                 for hook in spec.on_startup:
                     await hook(app)
-            # What start-up built (modules, routes, models, pools) lives as long as the process:
-            # out of the collector's sight, a full collection no longer walks all of it.
-            gc.collect()
-            gc.freeze()
+            _freeze_startup_heap()
             yield
         finally:
             for spec in reversed(all_specs):

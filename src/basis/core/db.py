@@ -8,7 +8,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
@@ -64,6 +64,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+class ExactString(TypeDecorator[str]):
+    """A string compared byte for byte everywhere. PostgreSQL and SQLite do; MariaDB and MySQL
+    compare by default ignoring case and trailing spaces, and there the column gets a binary
+    collation without padding."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "mysql":
+            collation = "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+            return dialect.type_descriptor(mysql.VARCHAR(self.impl.length, collation=collation))
+        return dialect.type_descriptor(String(self.impl.length))
+
+
 def normalise_url(url: str) -> str:
     """Accept the plain URLs the source systems used and pick the async driver."""
     parsed = make_url(url)
@@ -110,9 +125,10 @@ def create_engine(
         "pool_pre_ping": pre_ping,
         "pool_recycle": 1800,
         "pool_timeout": 30,
+        # Whatever the server's default: a statement after a row lock must see what the lock's
+        # holder committed (a scan another process stored meanwhile).
+        "isolation_level": "READ COMMITTED",
     }
-    if backend == "mysql":
-        kwargs["isolation_level"] = "READ COMMITTED"
     engine = create_async_engine(url, **kwargs)
     if backend == "postgresql":
         _postgresql_utc(engine)
@@ -155,7 +171,13 @@ class Database:
     """The engine and session factory of one process."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 20, max_overflow: int = 10, echo: bool = False, pre_ping: bool = False
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        max_overflow: int = 10,
+        echo: bool = False,
+        pre_ping: bool = False,
     ) -> None:
         self.url = normalise_url(url)
         self.backend = backend_name(self.url)
@@ -190,13 +212,14 @@ async def retry_transient(
     before_retry: Callable[[], Awaitable[None]] | None = None,
     attempts: int = 4,
     on_retry: Callable[[int, DBAPIError], None] | None = None,
+    should_retry: Callable[[DBAPIError], bool] = is_transient,
 ) -> T:
     """``work()`` again (after ``before_retry()``, e.g. a rollback) when it failed transiently."""
     for attempt in range(1, attempts + 1):
         try:
             return await work()
         except DBAPIError as error:
-            if attempt == attempts or not is_transient(error):
+            if attempt == attempts or not should_retry(error):
                 raise
             if before_retry is not None:
                 await before_retry()
