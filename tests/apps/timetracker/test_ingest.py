@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -93,6 +94,17 @@ async def _history(tt: TT, employee_ids: list[int]) -> list[list[tuple[str, str,
     ]
 
 
+async def _alone(writer: ScanWriter, scan: Scan, kept: dict[tuple[int, str], str]) -> Outcome | BasisError:
+    """One scan as a request sends it: with the answer kept for its client id when it was a
+    duplicate before (what the scan routes look up in the key-value store)."""
+    key = (scan.terminal.id, scan.req.client_event_id or "")
+    scan.kept = kept.get(key) if scan.req.client_event_id is not None else None
+    [answer] = await writer.submit([scan])
+    if isinstance(answer, Outcome) and answer.kept is not None:
+        kept[key] = answer.kept
+    return answer
+
+
 @pytest.mark.parametrize("seed", range(6))
 async def test_a_batch_decides_like_the_same_scans_one_by_one(
     tt: TT, database: Database, settings: Settings, seed: int
@@ -118,7 +130,7 @@ async def test_a_batch_decides_like_the_same_scans_one_by_one(
             if mode == "together":
                 answers = await writer.submit(scans)
             else:
-                answers = [answer for scan in scans for answer in await writer.submit([scan])]
+                answers = [await _alone(writer, scan, kept) for kept in [{}] for scan in scans]
         finally:
             await writer.close()
         ids = [p["id"] for p in people]
@@ -177,9 +189,8 @@ async def test_a_store_that_cannot_be_reached_answers_503(tt: TT, settings: Sett
     unreachable = Database("postgresql+psycopg://basis@127.0.0.1:1/nowhere", pool_size=1)
     writer = ScanWriter(unreachable, settings)
     try:
-        with pytest.raises(ServiceUnavailable) as refused:
-            await writer.submit([Scan(door, ScanRequest(employee["nfc_uid"], None, None, None))])
-        assert refused.value.code == "scan_not_stored"
+        [answer] = await writer.submit([Scan(door, ScanRequest(employee["nfc_uid"], None, None, None))])
+        assert isinstance(answer, ServiceUnavailable) and answer.code == "scan_not_stored"
     finally:
         await writer.close()
         await unreachable.dispose()
@@ -274,6 +285,167 @@ async def test_a_remembered_key_never_outlives_its_terminal(tt: TT) -> None:
     )
     assert new.status_code == 200 and new.json()["results"][0]["status"] == "accepted"
     assert len(await tt.events(employee["id"])) == 3
+
+
+async def test_a_replay_after_a_late_scan_answers_with_the_direction_now(
+    tt: TT, database: Database, settings: Settings
+) -> None:
+    """A late scan re-derives a stored OUT into an IN; a retry of that OUT in the same batch
+    answers IN, as it would one by one."""
+    t0 = ms(utcnow() - dt.timedelta(days=1))
+    answers = {}
+    for mode in ("one by one", "together"):
+        uid = (await tt.employee())["nfc_uid"]
+        door = await _door(tt, f"Flip {mode}")
+        writer = ScanWriter(database, settings)
+        try:
+            await writer.submit([Scan(door, ScanRequest(uid, None, t0, None))])  # IN
+            await writer.submit([Scan(door, ScanRequest(uid, None, t0 + 3_600_000, "e"))])  # OUT
+            late = [
+                Scan(door, ScanRequest(uid, None, t0 + 1_800_000, None)),  # lands between: OUT...
+                Scan(door, ScanRequest(uid, None, t0 + 3_600_000, "e")),  # ...so "e" is now an IN
+            ]
+            if mode == "together":
+                decided = await writer.submit(late)
+            else:
+                decided = [answer for scan in late for answer in await writer.submit([scan])]
+        finally:
+            await writer.close()
+        answers[mode] = [(a.result.direction, a.result.replayed) for a in decided if isinstance(a, Outcome)]
+    assert answers["together"] == answers["one by one"] == [("OUT", None), ("IN", True)]
+
+
+async def test_one_upload_retrying_a_duplicate_gets_its_answer_or_a_conflict(tt: TT) -> None:
+    """Within one upload (one batch), a client id first answered duplicate is kept as later
+    calls would find it: the same payload again is its replay, another payload a 409."""
+    employee = await tt.employee()
+    _, key = await tt.terminal()
+    t0 = ms(utcnow() - dt.timedelta(hours=3))
+    scans = [
+        {"uid": employee["nfc_uid"], "ts": t0, "client_event_id": "a"},
+        {"uid": employee["nfc_uid"], "ts": t0 + 2_000, "client_event_id": "b"},  # duplicate of "a"
+        {"uid": employee["nfc_uid"], "ts": t0 + 2_000, "client_event_id": "b"},  # its replay
+        {"uid": employee["nfc_uid"], "ts": t0 + 60_000, "client_event_id": "b"},  # reused: conflict
+    ]
+    response = await tt.client.post(
+        "/api/terminal/scans", json={"scans": scans}, headers={"X-Terminal-Key": key}
+    )
+    results = response.json()["results"]
+    assert [(r["http_status"], r.get("status"), r.get("replayed")) for r in results] == [
+        (200, "accepted", None),
+        (200, "duplicate", None),
+        (200, "duplicate", True),
+        (409, None, None),
+    ]
+    assert results[2]["event_id"] == results[1]["event_id"] == results[0]["event_id"]
+    assert len(await tt.events(employee["id"])) == 1
+
+
+async def test_client_event_ids_differing_in_case_or_spaces_are_two_ids(tt: TT) -> None:
+    """MariaDB's default collation would make these one id to the unique index."""
+    employee = await tt.employee()
+    _, key = await tt.terminal()
+    t0 = utcnow() - dt.timedelta(hours=5)
+    ids = ["tap-1", "TAP-1", "tap-1 "]
+    for n, client_id in enumerate(ids):
+        answer = await tt.scan(
+            key, employee["nfc_uid"], t0 + dt.timedelta(hours=n), client_event_id=client_id
+        )
+        assert answer.status_code == 200 and answer.json()["status"] == "accepted", answer.text
+    events = await tt.events(employee["id"])
+    assert sorted(e["client_event_id"] for e in events) == sorted(ids)
+    again = await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(hours=1), client_event_id="TAP-1")
+    assert again.json()["replayed"] is True and again.json()["event_id"] == events[1]["id"]
+
+
+async def test_a_stuck_lock_on_one_employee_holds_up_no_one_else(
+    tt: TT, database: Database, settings: Settings, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite locks the whole file for one writer: no employee row lock to wait for")
+    from basis.apps.timetracker import ingest
+
+    monkeypatch.setattr(ingest, "LOCK_TIMEOUT_SECONDS", 1)
+    stuck, free = await tt.employee(), await tt.employee()
+    door = await _door(tt, "Busy door")
+    writer = ScanWriter(database, settings)
+    holder = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        async with holder.engine.connect() as conn, conn.begin():
+            await conn.exec_driver_sql(f"SELECT id FROM employees WHERE id = {stuck['id']} FOR UPDATE")
+            started = asyncio.get_running_loop().time()
+            blocked = asyncio.ensure_future(
+                writer.submit([Scan(door, ScanRequest(stuck["nfc_uid"], None, None, None))])
+            )
+            [answer] = await writer.submit([Scan(door, ScanRequest(free["nfc_uid"], None, None, None))])
+            assert isinstance(answer, Outcome) and answer.result.status == "accepted"
+            [refused] = await blocked
+            assert isinstance(refused, ServiceUnavailable) and refused.code == "scan_not_stored"
+            assert asyncio.get_running_loop().time() - started < 10
+    finally:
+        await writer.close()
+        await holder.dispose()
+    assert await tt.events(stuck["id"]) == [] and len(await tt.events(free["id"])) == 1
+
+
+async def test_a_restarted_database_costs_no_scan(
+    tt: TT, database: Database, settings: Settings, backend: str
+) -> None:
+    """The writer's pooled connection is cut (a restart, a failover): the next batch reconnects."""
+    if backend == "sqlite":
+        pytest.skip("no server to restart: SQLite is a file")
+    employee = await tt.employee()
+    door = await _door(tt, "Reconnecting door")
+    writer = ScanWriter(database, settings)
+    admin = Database(settings.resolved_database_url, pool_size=1)
+    mine = "SELECT pg_backend_pid()" if backend == "postgresql" else "SELECT CONNECTION_ID()"
+    cut = "SELECT pg_terminate_backend({})" if backend == "postgresql" else "KILL {}"
+    try:
+        await writer.submit([Scan(door, ScanRequest(employee["nfc_uid"], None, None, None))])
+        async with database.engine.connect() as conn:  # the connection the writer used
+            pid = int((await conn.exec_driver_sql(mine)).scalar_one())
+        async with admin.engine.connect() as conn:
+            await conn.exec_driver_sql(cut.format(pid))
+        later = ms(utcnow() + dt.timedelta(seconds=30))
+        [answer] = await writer.submit([Scan(door, ScanRequest(employee["nfc_uid"], None, later, None))])
+        assert isinstance(answer, Outcome) and answer.result.status == "accepted", answer
+    finally:
+        await writer.close()
+        await admin.dispose()
+    assert len(await tt.events(employee["id"])) == 2
+
+
+async def test_a_remembered_key_gets_no_answer_the_database_would_refuse(tt: TT) -> None:
+    """Paths that never reach the writer (an empty upload, a malformed body or item, another
+    terminal's id) ask the database about a remembered key."""
+    employee = await tt.employee()
+    t0 = utcnow() - dt.timedelta(hours=1)
+    calls: list[tuple[str, dict[str, Any] | bytes]] = [
+        ("/api/terminal/scans", {"scans": []}),
+        ("/api/terminal/scans", {"scans": [{"ts": "soon"}]}),
+        ("/api/terminal/scans", {"scans": [{"uid": "AA", "terminal_id": 2_000_000}]}),
+        ("/api/terminal/scan", {"uid": "not hex!"}),
+        ("/api/terminal/scan", {"uid": "AA", "terminal_id": 2_000_000}),
+        ("/api/terminal/scan", b"{"),
+    ]
+    for change, status, code in (
+        ({"is_active": False}, 403, "terminal_inactive"),
+        (None, 401, "unknown_terminal"),
+    ):
+        for n, (path, body) in enumerate(calls):
+            terminal_id, key = await tt.terminal()
+            remembered = await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(minutes=n))
+            assert remembered.status_code == 200
+            if change is None:
+                await tt.client.post(f"/api/terminals/{terminal_id}/rotate-key", headers=tt.admin)
+            else:
+                await tt.client.patch(f"/api/terminals/{terminal_id}", json=change, headers=tt.admin)
+            headers = {"X-Terminal-Key": key, "content-type": "application/json"}
+            sent = body if isinstance(body, bytes) else json.dumps(body).encode()
+            refused = await tt.client.post(path, content=sent, headers=headers)
+            assert (refused.status_code, refused.json()["code"]) == (status, code), (path, body)
+            # Forgotten at once: the next call is refused before anything is read.
+            assert (await tt.scan(key, employee["nfc_uid"])).status_code == status
 
 
 # ------------------------------------------------------------------ the hand-read scan body

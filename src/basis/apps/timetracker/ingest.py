@@ -59,7 +59,7 @@ from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Terminal
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
 from basis.apps.timetracker.service import PENDING_ID, max_shift
-from basis.core.db import Database, retry_transient
+from basis.core.db import Database, is_transient, retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.logging import get_logger
 from basis.core.time import from_ms, to_ms, utcnow
@@ -70,6 +70,10 @@ TERMINALS = Terminal.__table__
 EMPLOYEES = Employee.__table__
 MAX_BATCH = 256
 """Scans decided in one transaction at most (the scans of one request stay together)."""
+LOCK_TIMEOUT_SECONDS = 5
+"""How long a batch waits for an employee row another transaction holds. Past it the batch
+is split and only the scans of the blocked employee wait again (then answer 503): one stuck
+transaction must not hold up every door of the site."""
 
 log = get_logger("basis.timetracker.ingest")
 
@@ -235,9 +239,15 @@ class _Statements:
         )
         insert_: Executable = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
         if postgresql:
+            # Rows in the arrays' order, so identity values are drawn in that order too.
             arrays = [bindparam(name, type_=ARRAY(EVENTS.c[name].type)) for name in _INSERTED]
-            rows = func.unnest(*arrays).table_valued(*_INSERTED).render_derived(name="batch")
-            insert_ = insert(EVENTS).from_select(list(_INSERTED), select(rows)).returning(EVENTS.c.id)
+            rows = (
+                func.unnest(*arrays)
+                .table_valued(*_INSERTED, with_ordinality="ordinality")
+                .render_derived(name="batch")
+            )
+            ordered = select(*(rows.c[name] for name in _INSERTED)).order_by(rows.c.ordinality)
+            insert_ = insert(EVENTS).from_select(list(_INSERTED), ordered).returning(EVENTS.c.id)
         redirect = (
             update(EVENTS).where(EVENTS.c.id == bindparam("b_id")).values(direction=bindparam("b_direction"))
         )
@@ -305,7 +315,7 @@ class _Stored:
 
 @dataclass(slots=True)
 class _Decision:
-    status: str  # accepted | duplicate | replayed | kept | refused
+    status: str  # accepted | duplicate | replayed | kept | echo | refused
     error: BasisError | None = None
     event_id: int = 0
     """A stored event's id, or a pending one's (``PENDING_ID + n``) until the insert."""
@@ -314,6 +324,8 @@ class _Decision:
     direction: str = ""
     ts: dt.datetime = dt.datetime.min
     kept: ScanResult | None = None
+    echo: int | None = None
+    """For a retry of a duplicate earlier in this batch: that scan's index."""
 
 
 class _Batch:
@@ -328,6 +340,11 @@ class _Batch:
         self.terminals: dict[int, _TerminalRow] = {}
         self.people: dict[str, _Person] = {}
         self.stored: dict[tuple[int, str], _Stored] = {}
+        self.stored_events: dict[int, _Stored] = {}
+        self.echoes: dict[tuple[int, str], tuple[str, int]] = {}
+        """Duplicates with a client_event_id in this batch: (fingerprint, index). Nothing is
+        stored for them; a retry among the next scans gets their answer, as it would later
+        from the kept answers."""
         self.inserts: list[dict[str, Any]] = []
         self.redirects: dict[int, str] = {}
         self.decisions: list[_Decision] = []
@@ -359,10 +376,14 @@ class _Batch:
             self.people = {r[0]: _Person(*r[1:]) for r in rows}
         elif name == "stored":
             self.stored = {(r[0], r[1]): _Stored(*r[2:]) for r in rows}
+            self.stored_events = {kept.event_id: kept for kept in self.stored.values()}
         else:
             by_id = {p.id: p for p in self.people.values()}
             for r in rows:
-                by_id[r[0]].events.append(engine.EventIn(r[1], r[2], r[3], r[4]))
+                # .get: a card given to one of these employees since their lock was read
+                person = by_id.get(r[0])
+                if person is not None:
+                    person.events.append(engine.EventIn(r[1], r[2], r[3], r[4]))
             for person in by_id.values():
                 person.events.sort(key=_in_order)
 
@@ -377,9 +398,13 @@ class _Batch:
         """Every scan in arrival order, each seeing what the ones before it did."""
         for scan in self.scans:
             try:
-                self.decisions.append(self._decide(scan))
+                decision = self._decide(scan)
             except BasisError as error:
-                self.decisions.append(_Decision("refused", error))
+                decision = _Decision("refused", error)
+            if decision.status == "duplicate" and scan.req.client_event_id is not None:
+                key = (scan.terminal.id, scan.req.client_event_id)
+                self.echoes[key] = (scan.req.fingerprint, len(self.decisions))
+            self.decisions.append(decision)
 
     def _decide(self, scan: Scan) -> _Decision:
         req = scan.req
@@ -394,6 +419,11 @@ class _Batch:
                 raise exc.idempotency_conflict()
             return _Decision("kept", kept=ScanResult.model_validate({**data["r"], "replayed": True}))
         if req.client_event_id is not None:
+            echo = self.echoes.get((terminal.id, req.client_event_id))
+            if echo is not None:
+                if echo[0] != req.fingerprint:
+                    raise exc.idempotency_conflict()
+                return _Decision("echo", echo=echo[1])
             # R6, before any other rule: a retry gets its original answer even if the scan would
             # be refused now (the employee left since, the 7 days passed).
             kept = self.stored.get((terminal.id, req.client_event_id))
@@ -442,6 +472,8 @@ class _Batch:
                     self.inserts[event.id - PENDING_ID]["direction"] = event.direction
                 else:
                     self.redirects[event.id] = event.direction  # type: ignore[assignment]
+                if event.id in self.stored_events:  # a replay later in the batch answers with it
+                    self.stored_events[event.id].direction = str(event.direction)
             events.append(event)
         accepted = dataclasses.replace(pending, direction=direction)
         bisect.insort(events, accepted, key=_in_order)
@@ -460,9 +492,8 @@ class _Batch:
             }
         )
         if req.client_event_id is not None:
-            self.stored[(terminal.id, req.client_event_id)] = _Stored(
-                pending_id, person.id, person.full_name, ts, direction, req.fingerprint
-            )
+            kept = _Stored(pending_id, person.id, person.full_name, ts, direction, req.fingerprint)
+            self.stored[(terminal.id, req.client_event_id)] = self.stored_events[pending_id] = kept
         return _Decision("accepted", None, pending_id, person.id, person.full_name, direction, ts)
 
     def insert_params(self, postgresql: bool) -> Any:
@@ -487,6 +518,12 @@ class _Batch:
             if decision.kept is not None:
                 SCANS.labels("replayed").inc()
                 answers.append(Outcome(decision.kept))
+                continue
+            if decision.echo is not None:
+                SCANS.labels("replayed").inc()
+                first = answers[decision.echo]
+                assert isinstance(first, Outcome)
+                answers.append(Outcome(first.result.model_copy(update={"replayed": True})))
                 continue
             event_id = real(decision.event_id)
             duplicate = decision.status == "duplicate"
@@ -577,6 +614,7 @@ async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
 
     try:
         async with raw.pipeline():
+            await raw.cursor().execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'")
             reads = []
             for name, statement, params in batch.reads(sql):
                 cursor = raw.cursor()
@@ -592,22 +630,32 @@ async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
             if batch.redirects:
                 await send(raw.cursor(), sql.redirect, batch.redirect_params(), many=True)
             await raw.commit()
-            # Identity values are drawn row by row in the order unnest yields the rows.
             return sorted(row[0] for row in await inserted.fetchall()) if batch.inserts else []
     except psycopg.Error as error:
-        if raw.closed:
+        lost = raw.closed or raw.broken
+        if lost:
             await conn.invalidate()
         else:
             with contextlib.suppress(psycopg.Error):
                 await raw.rollback()
-        raise DBAPIError.instance(None, None, error, psycopg.Error) from error
+        raise DBAPIError.instance(None, None, error, psycopg.Error, connection_invalidated=lost) from error
 
 
 async def process(conn: AsyncConnection, scans: Sequence[Scan], settings: Settings) -> list[Answer]:
     """Decide and store one batch in one transaction on ``conn``, committed when this returns."""
     batch = _Batch(scans, settings, utcnow())
-    if conn.dialect.name == "postgresql" and psycopg.Pipeline.is_supported():
+    dialect = conn.dialect.name
+    if dialect == "postgresql" and psycopg.Pipeline.is_supported():
         ids = await _run_pipelined(conn, batch)
+    elif dialect == "mysql":
+        # A session variable on a pooled connection: set for this batch, then the default again.
+        try:
+            async with conn.begin():
+                await conn.exec_driver_sql(f"SET innodb_lock_wait_timeout = {LOCK_TIMEOUT_SECONDS}")
+                ids = await _run_sequential(conn, batch)
+        finally:
+            with contextlib.suppress(DBAPIError):  # a lost connection keeps nothing to reset
+                await conn.exec_driver_sql("SET innodb_lock_wait_timeout = DEFAULT")
     else:
         async with conn.begin():
             ids = await _run_sequential(conn, batch)
@@ -644,8 +692,8 @@ class ScanWriter:
         self._closing = False
 
     async def submit(self, scans: Sequence[Scan]) -> list[Answer]:
-        """Decide ``scans`` in this order: an Outcome or the refusal for each. Raises
-        ServiceUnavailable when they could not be stored."""
+        """Decide ``scans`` in this order: an Outcome or the refusal for each (ServiceUnavailable
+        for a scan that could not be stored)."""
         if self._closing:
             raise ServiceUnavailable("The server is shutting down; send the scan again", code="shutting_down")
         loop = asyncio.get_running_loop()
@@ -685,42 +733,52 @@ class ScanWriter:
                 batch = self._take()
                 self._busy += 1
                 started = time.perf_counter()
+                answers: list[Answer] = []
                 try:
                     answers = await self._answers([scan for scan, _ in batch])
-                    for (_, future), answer in zip(batch, answers, strict=True):
-                        if future.done():
-                            continue  # the request went away; its scan is decided all the same
-                        if isinstance(answer, ServiceUnavailable):
-                            future.set_exception(answer)
-                        else:
-                            future.set_result(answer)
+                except Exception:  # a bug: the worker must live on
+                    log.exception("timetracker_scan_writer_failed", scans=len(batch))
                 finally:
-                    # Cancelled mid-batch (shutdown): nobody may wait forever.
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(_unavailable())
                     self._busy -= 1
                     BATCH_SIZE.observe(len(batch))
                     BATCH_SECONDS.observe(time.perf_counter() - started)
+                    # Nobody waits forever, not even when the batch was cancelled (shutdown);
+                    # a done future is a request that went away: its scan is decided all the same.
+                    for n, (_, future) in enumerate(batch):
+                        if not future.done():
+                            future.set_result(answers[n] if n < len(answers) else _unavailable())
             if self._busy == 0 and not self._queue:
                 self._idle.set()
 
     async def _answers(self, scans: list[Scan]) -> list[Answer]:
+        """The batch's answers; a scan that could not be decided gets ServiceUnavailable."""
         try:
             return await self._transaction(scans)
         except IntegrityError:
             # The same (terminal, client_event_id) stored by another process at the same
-            # moment: decided again, that scan finds it and answers with it; taken one by one so
-            # that no other scan of the batch depends on the retry.
+            # moment: decided again, that scan finds it and answers with it.
             if len(scans) > 1:
-                return [answer for scan in scans for answer in await self._answers([scan])]
+                return await self._one_by_one(scans)
             try:
                 return await self._transaction(scans)
+            except IntegrityError:
+                # Still refused, and still not found: the database compares the id otherwise
+                # than the batch does. Either way it is taken.
+                return [exc.idempotency_conflict()]
             except Exception:
                 log.exception("timetracker_scan_batch_failed", scans=1)
+        except DBAPIError as error:
+            if _lock_timed_out(error) and len(scans) > 1:
+                # Someone holds one of the employees: the other scans need not wait for them.
+                return await self._one_by_one(scans)
+            log.exception("timetracker_scan_batch_failed", scans=len(scans))
         except Exception:
             log.exception("timetracker_scan_batch_failed", scans=len(scans))
+        SCANS.labels("scan_not_stored").inc(len(scans))
         return [_unavailable() for _ in scans]
+
+    async def _one_by_one(self, scans: list[Scan]) -> list[Answer]:
+        return [answer for scan in scans for answer in await self._answers([scan])]
 
     async def _transaction(self, scans: list[Scan]) -> list[Answer]:
         async def attempt() -> list[Answer]:
@@ -730,7 +788,24 @@ class ScanWriter:
         def logged(attempt_no: int, error: DBAPIError) -> None:
             log.info("timetracker_scan_batch_retry", attempt=attempt_no, error=type(error.orig).__name__)
 
-        return await retry_transient(attempt, on_retry=logged)
+        def deadlocked(error: DBAPIError) -> bool:
+            return is_transient(error) and not _lock_timed_out(error)
+
+        try:
+            return await retry_transient(attempt, on_retry=logged, should_retry=deadlocked)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        # The server restarted or dropped the connection: every pooled one is as dead.
+        log.warning("timetracker_scan_batch_reconnect")
+        await self._db.engine.dispose()
+        return await retry_transient(attempt, on_retry=logged, should_retry=deadlocked)
+
+
+def _lock_timed_out(error: DBAPIError) -> bool:
+    orig = error.orig
+    args = getattr(orig, "args", ())
+    return getattr(orig, "sqlstate", None) == "55P03" or bool(args and args[0] == 1205)
 
 
 def _unavailable() -> ServiceUnavailable:

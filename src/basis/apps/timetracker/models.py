@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 import basis.identity.models  # noqa: F401 - registers ``users``, the target of our foreign keys
-from basis.core.db import Base, UTCDateTime
+from basis.core.db import Base, ExactString, UTCDateTime
 from basis.core.time import utcnow
 
 KEY_STATUSES = ("none", "pending", "active", "revoked")
@@ -93,7 +93,8 @@ class Event(Base):
     direction: Mapped[str] = mapped_column(String(3))
     direction_source: Mapped[str] = mapped_column(String(8))
     is_manual: Mapped[bool] = mapped_column(Boolean, default=False)
-    client_event_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    client_event_id: Mapped[str | None] = mapped_column(ExactString(100), nullable=True)
+    """The terminal's id of the tap: unique per terminal, compared byte for byte."""
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """Fingerprint of (uid, ts, direction) as the terminal sent them: tells a replay from a conflict."""
     comment: Mapped[str | None] = mapped_column(String(500), nullable=True)

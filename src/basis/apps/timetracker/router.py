@@ -9,7 +9,9 @@ from contextlib import suppress
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker import exports, service, stats, terminal
@@ -103,7 +105,11 @@ async def _scanning(
     """The caller's terminal (401/403/429 first), then the body (422)."""
     pipeline = scan_pipeline(request)
     ctx = await pipeline.terminal(request.headers.get("x-terminal-key"))
-    return pipeline, ctx, await read_json_body(request, body)
+    try:
+        return pipeline, ctx, await read_json_body(request, body)
+    except (RequestValidationError, StarletteHTTPException):
+        await pipeline.confirm(ctx)  # a remembered key gets no answer the database would refuse
+        raise
 
 
 @terminal_router.post(

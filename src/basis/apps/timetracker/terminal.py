@@ -70,7 +70,10 @@ async def _lookup(session: AsyncSession, key: str | None) -> TerminalCtx:
     """R7: the terminal is the one whose key came with the request."""
     if not key:
         raise exc.unknown_terminal()
-    key_hash = hash_key(key)
+    return await _lookup_hash(session, hash_key(key))
+
+
+async def _lookup_hash(session: AsyncSession, key_hash: str) -> TerminalCtx:
     row = (await session.execute(_TERMINAL_BY_KEY.where(TERMINALS.c.key_hash == key_hash))).first()
     if row is None:
         raise exc.unknown_terminal()
@@ -133,6 +136,16 @@ class KnownTerminals:
     def forget(self, ctx: TerminalCtx) -> None:
         self._entries.pop(ctx.key_hash, None)
 
+    async def confirm(self, db: Database, ctx: TerminalCtx) -> None:
+        """The database's word on a remembered terminal, for an answer the writer never saw
+        (a malformed body, an empty upload): a rotated key is a 401 there too."""
+        try:
+            async with db.sessionmaker() as session:
+                await _lookup_hash(session, ctx.key_hash)
+        except BasisError:
+            self.forget(ctx)
+            raise
+
 
 def check_terminal_id(ctx: TerminalCtx, claimed: int | None) -> None:
     if claimed is not None and claimed != ctx.id:
@@ -178,6 +191,9 @@ class Pipeline:
     async def terminal(self, key: str | None) -> TerminalCtx:
         """The scan endpoints' terminal: remembered keys, checked again by the writer."""
         return await self.terminals.authenticate(self.db, key, infra=self.infra, settings=self.settings)
+
+    async def confirm(self, ctx: TerminalCtx) -> None:
+        await self.terminals.confirm(self.db, ctx)
 
 
 def _idempotency_key(ctx: TerminalCtx, client_event_id: str) -> str:
@@ -239,8 +255,13 @@ def scan_request(payload: ScanIn) -> ScanRequest:
 
 
 async def scan(pipeline: Pipeline, ctx: TerminalCtx, payload: ScanIn) -> ScanResult:
-    check_terminal_id(ctx, payload.terminal_id)
-    [answer] = await _ingest(pipeline, ctx, [Scan(ctx, scan_request(payload))])
+    try:
+        check_terminal_id(ctx, payload.terminal_id)
+        req = scan_request(payload)
+    except BasisError:
+        await pipeline.confirm(ctx)
+        raise
+    [answer] = await _ingest(pipeline, ctx, [Scan(ctx, req)])
     if isinstance(answer, BasisError):
         raise answer
     return answer
@@ -274,6 +295,8 @@ async def scan_batch(pipeline: Pipeline, ctx: TerminalCtx, items: list[Any]) -> 
             )
         except BasisError as error:
             results[index] = _refusal(index, error)
+    if not queue:
+        await pipeline.confirm(ctx)  # nothing reaches the writer, which would check the terminal
     # Items without a device time get the server's: they are the newest.
     queue.sort(key=lambda item: (item[1].ts_ms is None, item[1].ts_ms or 0, item[0]))
     answers = await _ingest(pipeline, ctx, [Scan(ctx, req) for _, req in queue])
