@@ -125,6 +125,7 @@ async def test_a_slow_subscriber_loses_its_oldest_messages_and_blocks_nobody(mak
     hub = make_hub(queue_size=5)
     await hub.start()
     async with hub.subscribe("busy") as slow, hub.subscribe("busy") as fast:
+
         async def read_all() -> list[int]:
             return [(await fast.get(timeout=5))["n"] for _ in range(20)]
 
@@ -168,6 +169,18 @@ async def test_bad_messages_and_topics_are_refused(hub: Hub) -> None:
     with pytest.raises(ValueError):
         async with hub.subscribe("x" * 201):
             pass
+
+
+async def test_a_topic_is_heard_while_someone_may_listen(make_hub: MakeHub) -> None:
+    """Publishers may skip building a message nobody can get: in one process that is a topic
+    without subscribers; through Redis another process may always listen."""
+    hub = make_hub()
+    await hub.start()
+    redis = isinstance(hub, RedisHub)
+    assert hub.heard("chat:1") is redis
+    async with hub.subscribe("chat:1"):
+        assert hub.heard("chat:1") and hub.heard("chat:2") is redis
+    assert hub.heard("chat:1") is redis
 
 
 def test_build_hub_picks_the_backend() -> None:
@@ -218,7 +231,9 @@ async def test_redis_hub_uses_one_connection_and_unsubscribes_unused_topics(
             assert list(numsub.values()) == [1, 1, 1, 1]
         # Redis is told once the last local subscriber of a topic leaves.
         async with asyncio.timeout(2):
-            while any(n for _, n in await admin.pubsub_numsub(*(channel_prefix(redis_url) + t for t in "abcd"))):
+            while any(
+                n for _, n in await admin.pubsub_numsub(*(channel_prefix(redis_url) + t for t in "abcd"))
+            ):
                 await asyncio.sleep(0.02)
     finally:
         await admin.aclose()

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
-from redis.connection import parse_url
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 
 from basis.core.errors import ServiceUnavailable
@@ -37,6 +37,12 @@ _CLOSED = object()
 
 class Hub(Protocol):
     async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    def heard(self, topic: str) -> bool:
+        """False when a message on ``topic`` could reach nobody, so a publisher can skip
+        building it: in one process, no subscriber; through Redis, always True (another
+        process may listen)."""
+        ...
 
     def subscribe(self, *topics: str) -> AbstractAsyncContextManager[Subscription]: ...
 
@@ -196,6 +202,9 @@ class _LocalHub:
 class MemoryHub(_LocalHub):
     """One process: publish hands the message straight to the local queues."""
 
+    def heard(self, topic: str) -> bool:
+        return bool(self._subscribers.get(topic))
+
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         _checked([topic])
         self._dispatch(topic, _encode(message))
@@ -251,6 +260,9 @@ class RedisHub(_LocalHub):
     def client_name(self) -> str:
         """How this hub's subscriber connection is named in ``CLIENT LIST``."""
         return str(self._listener.get_connection_kwargs()["client_name"])
+
+    def heard(self, topic: str) -> bool:
+        return True
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         _checked([topic])

@@ -448,6 +448,28 @@ async def test_a_remembered_key_gets_no_answer_the_database_would_refuse(tt: TT)
             assert (await tt.scan(key, employee["nfc_uid"])).status_code == status
 
 
+async def test_the_live_feed_of_one_process_gets_accepted_scans_only(tt: TT) -> None:
+    from basis.apps.timetracker.terminal import SCAN_TOPIC
+
+    employee = await tt.employee(full_name="Feed Reader")
+    _, key = await tt.terminal("Feed door")
+    hub = tt.client.app.state.infra.hub  # type: ignore[attr-defined]
+    t0 = utcnow() - dt.timedelta(minutes=10)
+    assert (await tt.scan(key, employee["nfc_uid"], t0)).status_code == 200  # nobody listens yet
+    async with hub.subscribe(SCAN_TOPIC) as feed:
+        accepted = (await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(minutes=5))).json()
+        assert (await tt.scan(key, employee["nfc_uid"], t0 + dt.timedelta(minutes=5, seconds=1))).json()[
+            "status"
+        ] == "duplicate"
+        assert (await tt.scan(key, "FFFF0001")).status_code == 404
+        message = await feed.get(timeout=2)
+        assert message["event"]["id"] == accepted["event_id"] and message["event"]["direction"] == "OUT"
+        assert message["event"]["terminal_name"] == "Feed door"
+        assert message["employee"] == {"id": employee["id"], "full_name": "Feed Reader"}
+        with pytest.raises(TimeoutError):
+            await feed.get(timeout=0.3)
+
+
 # ------------------------------------------------------------------ the hand-read scan body
 
 

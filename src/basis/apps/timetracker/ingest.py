@@ -30,7 +30,7 @@ import hashlib
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +137,8 @@ class Outcome:
     """What the writer decided for one scan, and what the request does with it afterwards."""
 
     result: ScanResult
-    feed: dict[str, Any] | None = None
-    """The live-feed message of an accepted scan."""
+    feed: Callable[[], dict[str, Any]] | None = None
+    """Builds the live-feed message of an accepted scan (only when someone may hear it)."""
     kept: str | None = None
     """A duplicate answer to keep under the scan's client_event_id (nothing else remembers it)."""
 
@@ -545,7 +545,7 @@ class _Batch:
             SCANS.labels("replayed" if result.replayed else result.status).inc()
             outcome = Outcome(result)
             if decision.status == "accepted":
-                outcome.feed = self._feed(scan, decision, event_id)
+                outcome.feed = functools.partial(self._feed, scan, decision, event_id)
             elif duplicate and scan.req.client_event_id is not None:
                 outcome.kept = json.dumps({"h": scan.req.fingerprint, "r": result.model_dump(mode="json")})
             answers.append(outcome)

@@ -237,9 +237,9 @@ async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: 
         await infra.kv.set(
             _idempotency_key(ctx, scan.req.client_event_id), outcome.kept, IDEMPOTENCY_TTL_SECONDS
         )
-    if outcome.feed is not None:
+    if outcome.feed is not None and infra.hub.heard(SCAN_TOPIC):
         try:
-            await infra.hub.publish(SCAN_TOPIC, outcome.feed)
+            await infra.hub.publish(SCAN_TOPIC, outcome.feed())
         except Exception:
             # The scan is stored; a live view that misses it catches up on its next reload.
             log.warning("timetracker_feed_publish_failed", exc_info=True)
