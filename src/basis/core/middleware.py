@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
+
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,9 +24,7 @@ LATENCY = Histogram(
 )
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_INTERNAL_ERROR = (
-    b'{"detail":"Internal server error","code":"internal_error","request_id":"%s"}'
-)
+_INTERNAL_ERROR = b'{"detail":"Internal server error","code":"internal_error","request_id":"%s"}'
 
 
 def _json_response(status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> list[Message]:
@@ -77,7 +77,7 @@ class RequestContextMiddleware:
                 method = scope.get("method", "")
                 REQUESTS.labels(method, route_path, str(status)).inc()
                 LATENCY.labels(method, route_path).observe(elapsed)
-                if not scope["path"].startswith(("/health", "/metrics")):
+                if log.isEnabledFor(logging.INFO) and not scope["path"].startswith(("/health", "/metrics")):
                     log.info(
                         "request",
                         method=method,
@@ -190,8 +190,9 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge
                 if markers:
                     window = tail + chunk
-                    if any(marker in window for marker in markers):
-                        raise NulCharacter
+                    for marker in markers:
+                        if marker in window:
+                            raise NulCharacter
                     tail = window[-8:]
             return message
 
@@ -216,5 +217,3 @@ class BodySizeLimitMiddleware:
         body = b'{"detail":"Request body too large","code":"body_too_large"}'
         for message in _json_response(413, body):
             await send(message)
-
-
