@@ -12,9 +12,7 @@ from fastapi import APIRouter
 if TYPE_CHECKING:
     import typer
     from fastapi import FastAPI
-    from sqlalchemy.ext.asyncio import AsyncSession
 
-    from basis.settings import Settings
 
 DemoHook = Callable[..., Awaitable[None]]
 """``async def demo(*, session: AsyncSession, settings: Settings, progress: Progress, size: str)``"""

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
@@ -192,6 +200,36 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@functools.cache
+def driver_sql(statement: Executable, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """A statement built once (a module's constant), compiled once for the driver itself: its
+    text and its fixed parameters."""
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
+
+
+async def plain_rows(conn: AsyncConnection, statement: Executable) -> Sequence[Sequence[Any]]:
+    """Rows for a large read. On PostgreSQL straight from psycopg, as tuples, skipping
+    SQLAlchemy's per-row work (a third of the time of a payroll month's 88k events): sessions
+    run in UTC, so its timestamps already come as UTCDateTime gives them. Elsewhere the usual
+    SQLAlchemy rows."""
+    if conn.dialect.name != "postgresql":
+        return (await conn.execute(statement)).all()
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = {}
+    for name, value in compiled.params.items():
+        # The items of an expanded IN list are named <list's name>_<n>.
+        bind = compiled.binds.get(name)
+        if bind is None:
+            bind = compiled.binds.get(name.rpartition("_")[0])
+        process = bind.type.bind_processor(conn.dialect) if bind is not None else None
+        params[name] = process(value) if process is not None else value  # e.g. UTC, milliseconds
+    raw = (await conn.get_raw_connection()).driver_connection
+    async with raw.cursor() as cursor:
+        await cursor.execute(compiled.string, params)
+        return await cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def is_transient(error: DBAPIError) -> bool:

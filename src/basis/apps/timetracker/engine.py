@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from basis.core.errors import Unprocessable
@@ -55,16 +55,16 @@ _MAX_SCHEDULE_SPAN_MS = 26 * 3_600_000
 # ---------------------------------------------------------------------------------- inputs
 
 
-@dataclass(frozen=True, slots=True)
-class EventIn:
+# Inputs are named tuples: a payroll month builds a hundred thousand of them, and a tuple is
+# made several times faster than a frozen dataclass.
+class EventIn(NamedTuple):
     id: int
     ts: datetime
     direction: Direction | None
     source: Source = "device"
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleIn:
+class ScheduleIn(NamedTuple):
     day: date
     start: time | None
     end: time | None
@@ -88,8 +88,7 @@ class Policy:
 # --------------------------------------------------------------------------------- outputs
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(NamedTuple):
     in_utc: datetime
     out_utc: datetime | None  # None while open; the auto-close instant when auto_closed
     end_utc: datetime  # effective end: the OUT, the auto-close or now
@@ -98,8 +97,8 @@ class Interval:
     open: bool
     in_event_id: int
     out_event_id: int | None
-    in_ms: int = field(repr=False, compare=False, default=0)
-    end_ms: int = field(repr=False, compare=False, default=0)
+    in_ms: int = 0
+    end_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,17 +306,18 @@ def _code(cell: ScheduleIn) -> str:
 
 
 def _closed(in_ms: int, ev_in: EventIn, out_ms: int, ev_out: EventIn) -> Interval:
+    # Positional: the commonest interval, built once per pair of every report.
     return Interval(
-        in_utc=ev_in.ts,
-        out_utc=ev_out.ts,
-        end_utc=ev_out.ts,
-        seconds=out_ms // 1000 - in_ms // 1000,
-        auto_closed=False,
-        open=False,
-        in_event_id=ev_in.id,
-        out_event_id=ev_out.id,
-        in_ms=in_ms,
-        end_ms=out_ms,
+        ev_in.ts,
+        ev_out.ts,
+        ev_out.ts,
+        out_ms // 1000 - in_ms // 1000,
+        False,
+        False,
+        ev_in.id,
+        ev_out.id,
+        in_ms,
+        out_ms,
     )
 
 
@@ -466,7 +466,7 @@ def interval_view(
     for interval in intervals:
         if _touches(interval, start_ms, end_ms):
             seconds = min(interval.end_ms // 1000, end_s) - max(interval.in_ms // 1000, start_s)
-            clipped.append(replace(interval, seconds=max(seconds, 0)))
+            clipped.append(interval._replace(seconds=max(seconds, 0)))
     in_range = tuple(a for a in anomalies if start_ms <= _ms(a.ts_utc) < end_ms)
     return IntervalView(
         intervals=tuple(clipped),
@@ -566,6 +566,9 @@ class _Days:
         bounds, n = self.grid.bounds_s, len(self.worked)
         in_s, end_s = interval.in_ms // 1000, interval.end_ms // 1000
         first = bisect_right(bounds, in_s) - 1
+        if 0 <= first < n and end_s < bounds[first + 1]:
+            self._add_within_day(first, interval, end_s - in_s)
+            return
         i = max(first, 0)
         while i < n:
             lo, hi = bounds[i], bounds[i + 1]
@@ -586,14 +589,28 @@ class _Days:
                 if known is None or interval.end_ms > known:
                     self.last_out[last] = interval.end_ms
 
+    def _add_within_day(self, i: int, interval: Interval, seconds: int) -> None:
+        """``add_interval`` for the usual interval, begun and ended on local day ``i``."""
+        self.worked[i] += seconds
+        if interval.open:
+            self.open[i] = True
+        if interval.auto_closed:
+            self.auto[i] = True
+        known = self.first_in[i]
+        if known is None or interval.in_ms < known:
+            self.first_in[i] = interval.in_ms
+        if not interval.open:
+            known = self.last_out[i]
+            if known is None or interval.end_ms > known:
+                self.last_out[i] = interval.end_ms
+
     def add_anomaly(self, anomaly: Anomaly) -> None:
         i = self.index(_ms(anomaly.ts_utc))
         if i is not None:
             self.anomalies[i].append(anomaly)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(NamedTuple):
     code: str | None = None
     expected: int = 0
     overtime: int = 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -48,7 +47,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
@@ -59,7 +57,7 @@ from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Terminal
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
 from basis.apps.timetracker.service import PENDING_ID, max_shift
-from basis.core.db import Database, is_transient, retry_transient
+from basis.core.db import Database, driver_sql, is_transient, retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.logging import get_logger
 from basis.core.time import from_ms, to_ms, utcnow
@@ -470,7 +468,7 @@ class _Batch:
         events = []
         for event in person.events:
             if event.source == "derived" and derived[event.id] != event.direction:
-                event = dataclasses.replace(event, direction=derived[event.id])  # type: ignore[arg-type]
+                event = event._replace(direction=derived[event.id])
                 if event.id >= PENDING_ID:
                     self.inserts[event.id - PENDING_ID]["direction"] = event.direction
                 else:
@@ -478,7 +476,7 @@ class _Batch:
                 if event.id in self.stored_events:  # a replay later in the batch answers with it
                     self.stored_events[event.id].direction = str(event.direction)
             events.append(event)
-        accepted = dataclasses.replace(pending, direction=direction)
+        accepted = pending._replace(direction=direction)
         bisect.insort(events, accepted, key=_in_order)
         person.events = events
         self.inserts.append(
@@ -594,12 +592,6 @@ async def _run_sequential(conn: AsyncConnection, batch: _Batch) -> list[int]:
     return ids
 
 
-@functools.cache
-def _compiled(statement: Executable, dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    compiled = statement.compile(dialect=dialect)
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
-
-
 async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
     """The batch on PostgreSQL in two round trips: the reads together, then the writes and
     the commit together. Runs on the driver's connection; errors come back as SQLAlchemy's."""
@@ -609,7 +601,7 @@ async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
     async def send(
         cursor: psycopg.AsyncCursor[Any], statement: Executable, params: Any, many: bool = False
     ) -> None:
-        query, defaults = _compiled(statement, conn.dialect)
+        query, defaults = driver_sql(statement, conn.dialect)
         if many:
             await cursor.executemany(query, [{**defaults, **p} for p in params])
         else:
