@@ -3,8 +3,14 @@ open shifts and who may read what."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
+from typing import Any
 
+import pytest
+
+from basis.apps.timetracker import engine
 from basis.core.time import utcnow
 from tests.apps.timetracker.conftest import TT
 
@@ -242,3 +248,36 @@ async def test_schedule_end_policy_closes_a_forgotten_shift(tt: TT, make_client)
         # No schedule that day: the flag policy applies, nothing is invented.
         other = (await tt.daily(unscheduled["id"], "2026-10-20", "2026-10-20"))["items"][0]
         assert other["worked_seconds"] == 0 and other["auto_closed"] is False
+
+
+async def test_the_payroll_summary_leaves_the_server_answering_meanwhile(
+    tt: TT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payroll month is half a second of engine: the process must go on serving scans."""
+    employee = await tt.employee()
+    await tt.manual(employee["id"], "2026-03-02T08:00:00", "IN")
+    await tt.manual(employee["id"], "2026-03-02T16:00:00", "OUT")
+    started, release = threading.Event(), threading.Event()
+    computed = engine.summary_row
+
+    def held_engine(*args: Any, **kwargs: Any) -> engine.SummaryRow:
+        started.set()
+        # Only a coroutine of the same event loop releases it: on the loop's own thread this
+        # would wait in vain.
+        assert release.wait(timeout=10), "the engine ran on the event loop"
+        return computed(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "summary_row", held_engine)
+    params = {"from_date": "2026-03-01", "to_date": "2026-03-31"}
+    request = asyncio.create_task(tt.client.get("/api/stats/summary", params=params, headers=tt.admin))
+    async with asyncio.timeout(10):
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+    health = await tt.client.get("/health")
+    summary_pending = not request.done()
+    release.set()
+    response = await request
+    assert health.status_code == 200 and summary_pending  # answered while the summary computed
+    assert response.status_code == 200, response.text
+    [row] = [r for r in response.json()["items"] if r["employee_id"] == employee["id"]]
+    assert row["worked_seconds"] == 8 * 3600

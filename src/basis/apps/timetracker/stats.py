@@ -5,13 +5,15 @@ The daily report is the one source of figures; the summary and the exports are i
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from basis.apps.timetracker import engine
 from basis.apps.timetracker.models import Employee, Event, Schedule
@@ -30,6 +32,8 @@ from basis.core.db import plain_rows
 from basis.core.errors import Unprocessable
 from basis.core.time import get_zone, local_date, local_day_bounds, utcnow
 from basis.settings import Settings
+
+T = TypeVar("T")
 
 EVENTS = Event.__table__
 SCHEDULES = Schedule.__table__
@@ -260,20 +264,36 @@ async def summary(
     conn = await session.connection()
     # Unordered: the engine orders each employee's events itself, and sorting 88k rows in the
     # database would cost more than grouping them here.
-    events_by: dict[int, list[engine.EventIn]] = {}
-    event_rows = select(
-        EVENTS.c.employee_id, EVENTS.c.id, EVENTS.c.ts, EVENTS.c.direction, EVENTS.c.direction_source
-    ).where(*event_conditions)
-    for r in await plain_rows(conn, event_rows):
-        events_by.setdefault(r[0], []).append(engine.EventIn(r[1], r[2], r[3], r[4]))
-    schedules_by: dict[int, list[engine.ScheduleIn]] = {}
-    cells = select(
-        SCHEDULES.c.employee_id, SCHEDULES.c.day, SCHEDULES.c.start, SCHEDULES.c.end, SCHEDULES.c.code
-    ).where(*schedule_conditions)
-    for r in await plain_rows(conn, cells):
-        schedules_by.setdefault(r[0], []).append(engine.ScheduleIn(r[1], r[2], r[3], r[4]))
+    events_by = await _by_employee(
+        conn,
+        select(
+            EVENTS.c.employee_id, EVENTS.c.id, EVENTS.c.ts, EVENTS.c.direction, EVENTS.c.direction_source
+        ).where(*event_conditions),
+        engine.EventIn,
+    )
+    schedules_by = await _by_employee(
+        conn,
+        select(
+            SCHEDULES.c.employee_id, SCHEDULES.c.day, SCHEDULES.c.start, SCHEDULES.c.end, SCHEDULES.c.code
+        ).where(*schedule_conditions),
+        engine.ScheduleIn,
+    )
 
-    pol = policy(settings)
+    # Half a second of engine for a month of a thousand people: in a thread, so that the
+    # process keeps answering (terminals above all) meanwhile.
+    return await asyncio.to_thread(
+        _summary_rows, people, events_by, schedules_by, policy(settings), rng, progress
+    )
+
+
+def _summary_rows(
+    people: Sequence[_Person],
+    events_by: dict[int, list[engine.EventIn]],
+    schedules_by: dict[int, list[engine.ScheduleIn]],
+    pol: engine.Policy,
+    rng: Range,
+    progress: Progress | None,
+) -> list[SummaryRowOut]:
     now = utcnow()
     rows: list[SummaryRowOut] = []
     for done, person in enumerate(people, 1):
@@ -297,6 +317,16 @@ async def summary(
         if progress is not None:
             progress(done)
     return rows
+
+
+async def _by_employee(
+    conn: AsyncConnection, statement: Select[Any], make: Callable[..., T]
+) -> dict[int, list[T]]:
+    """Rows of (employee_id, *fields) as ``make(*fields)``, grouped by employee."""
+    grouped: dict[int, list[T]] = {}
+    for r in await plain_rows(conn, statement):
+        grouped.setdefault(r[0], []).append(make(*r[1:]))
+    return grouped
 
 
 def _has_events_in_range(events: Iterable[engine.EventIn], zone: str, rng: Range) -> bool:
