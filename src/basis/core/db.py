@@ -232,16 +232,26 @@ async def plain_rows(conn: AsyncConnection, statement: Executable) -> Sequence[S
         return await cursor.fetchall()  # type: ignore[no-any-return]
 
 
+def _codes(error: DBAPIError) -> tuple[Any, Any]:
+    """The SQLSTATE (PostgreSQL; MariaDB sends one too) and the error number (MariaDB)."""
+    orig = error.orig
+    args = getattr(orig, "args", ())
+    return getattr(orig, "sqlstate", None), args[0] if args else None
+
+
+def is_lock_timeout(error: DBAPIError) -> bool:
+    """A row lock waited for longer than the session allows (PostgreSQL, MariaDB)."""
+    state, number = _codes(error)
+    return state == "55P03" or number == 1205
+
+
 def is_transient(error: DBAPIError) -> bool:
     """A deadlock, serialisation failure or lock timeout: the database chose this transaction
     as the victim, and the same work run again will usually pass."""
-    orig = error.orig
-    if getattr(orig, "sqlstate", None) in ("40P01", "40001", "55P03"):
+    state, number = _codes(error)
+    if is_lock_timeout(error) or state in ("40P01", "40001") or number == 1213:
         return True
-    args = getattr(orig, "args", ())
-    if args and args[0] in (1205, 1213):
-        return True
-    return "database is locked" in str(orig)
+    return "database is locked" in str(error.orig)
 
 
 async def retry_transient(

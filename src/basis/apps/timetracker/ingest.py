@@ -57,7 +57,7 @@ from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Terminal
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
 from basis.apps.timetracker.service import PENDING_ID, max_shift
-from basis.core.db import Database, driver_sql, is_transient, retry_transient
+from basis.core.db import Database, driver_sql, is_lock_timeout, is_transient, retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.logging import get_logger
 from basis.core.time import from_ms, to_ms, utcnow
@@ -763,7 +763,7 @@ class ScanWriter:
             except Exception:
                 log.exception("timetracker_scan_batch_failed", scans=1)
         except DBAPIError as error:
-            if _lock_timed_out(error) and len(scans) > 1:
+            if is_lock_timeout(error) and len(scans) > 1:
                 # Someone holds one of the employees: the other scans need not wait for them.
                 return await self._one_by_one(scans)
             log.exception("timetracker_scan_batch_failed", scans=len(scans))
@@ -784,7 +784,7 @@ class ScanWriter:
             log.info("timetracker_scan_batch_retry", attempt=attempt_no, error=type(error.orig).__name__)
 
         def deadlocked(error: DBAPIError) -> bool:
-            return is_transient(error) and not _lock_timed_out(error)
+            return is_transient(error) and not is_lock_timeout(error)
 
         try:
             return await retry_transient(attempt, on_retry=logged, should_retry=deadlocked)
@@ -795,12 +795,6 @@ class ScanWriter:
         log.warning("timetracker_scan_batch_reconnect")
         await self._db.engine.dispose()
         return await retry_transient(attempt, on_retry=logged, should_retry=deadlocked)
-
-
-def _lock_timed_out(error: DBAPIError) -> bool:
-    orig = error.orig
-    args = getattr(orig, "args", ())
-    return getattr(orig, "sqlstate", None) == "55P03" or bool(args and args[0] == 1205)
 
 
 def _unavailable() -> ServiceUnavailable:

@@ -124,7 +124,7 @@ class KnownTerminals:
         entry = self._entries.get(key_hash)
         if entry is None or entry[1] < time.monotonic():
             async with db.sessionmaker() as session:
-                ctx = await _lookup(session, key)
+                ctx = await _lookup_hash(session, key_hash)
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key_hash] = (ctx, time.monotonic() + self.TTL_SECONDS)
@@ -231,6 +231,13 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
     return results
 
 
+async def _ingest_one(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan) -> ScanResult:
+    [answer] = await _ingest(pipeline, ctx, [scan])
+    if isinstance(answer, BasisError):
+        raise answer
+    return answer
+
+
 async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: Outcome) -> None:
     infra = pipeline.infra
     if outcome.kept is not None and scan.req.client_event_id is not None:
@@ -261,10 +268,7 @@ async def scan(pipeline: Pipeline, ctx: TerminalCtx, payload: ScanIn) -> ScanRes
     except BasisError:
         await pipeline.confirm(ctx)
         raise
-    [answer] = await _ingest(pipeline, ctx, [Scan(ctx, req)])
-    if isinstance(answer, BasisError):
-        raise answer
-    return answer
+    return await _ingest_one(pipeline, ctx, Scan(ctx, req))
 
 
 _SCAN_ITEM = TypeAdapter(ScanIn)
@@ -382,10 +386,7 @@ async def secure_scan(
         raise exc.bad_signature()
     await session.rollback()  # the writer decides in a transaction of its own
     # The writer checks again, under the employee's lock, that this key is still the active one.
-    [answer] = await _ingest(pipeline, ctx, [Scan(ctx, req, signed_key=employee[3])])
-    if isinstance(answer, BasisError):
-        raise answer
-    return answer
+    return await _ingest_one(pipeline, ctx, Scan(ctx, req, signed_key=employee[3]))
 
 
 # --------------------------------------------------------------------- enrollment, heartbeat
