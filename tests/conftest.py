@@ -174,7 +174,7 @@ def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     import redis
 
     worker = getattr(request.config, "workerinput", {}).get("workerid", "gw0")
-    url = tb.REDIS_URL.rsplit("/", 1)[0] + f"/{15 - int(worker.removeprefix('gw') or 0) % 15}"
+    url = tb.REDIS_URL.rsplit("/", 1)[0] + f"/{tb.redis_db(worker)}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -21,6 +21,9 @@ SERVER_URLS = {
     "mariadb": os.environ.get("BASIS_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306/test"),
 }
 REDIS_URL = os.environ.get("BASIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SLOT = int(os.environ.get("BASIS_TEST_SLOT", "0"))
+"""Lets several checkouts run their suites at once on one machine: slot N gets databases and
+Redis numbers of its own (0-3; 0 is the default a lone checkout uses)."""
 
 
 def in_ci() -> bool:
@@ -52,7 +55,13 @@ class TestDatabase:
 
 
 def _db_name(worker: str) -> str:
-    return f"basis_test_{worker}"
+    return f"basis_test_{worker}" if SLOT == 0 else f"basis_test_s{SLOT}_{worker}"
+
+
+def redis_db(worker: str) -> int:
+    """This pytest worker's own Redis database number, never shared with another worker or slot."""
+    number = worker.removeprefix("gw")
+    return 15 - (SLOT * 3 + (int(number) if number.isdigit() else 0) % 3)
 
 
 async def _recreate(admin_url: str, backend: str, name: str) -> None:
