@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     )
     session_absolute_days: int = Field(30, ge=1, le=365)
     """A session ends this long after login whatever the refreshes."""
+    auth_cache_seconds: float = Field(60, ge=0, le=3600)
+    """How long a process may remember a live session's user between invalidations (0: ask the
+    database on every request). Changes reach every process at once through invalidation; this
+    only bounds what a lost invalidation could cost."""
     registration: Literal["open", "closed"] = "closed"
     admin_email: str | None = None
     admin_password: SecretStr | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from basis.core.apps import AppSpec
-from basis.identity import passwords
+from basis.identity import authcache, passwords
 from basis.identity.admin import IDENTITY_VIEWS, bind_admin
 from basis.identity.router import auth_router, public_router, users_router
 from basis.identity.service import bootstrap_admin
@@ -17,6 +17,27 @@ async def _bootstrap_first_admin(app: FastAPI) -> None:
         await bootstrap_admin(session=session, settings=app.state.settings)
 
 
+def _version(settings, redis) -> authcache.Version:  # type: ignore[no-untyped-def]
+    # Without Redis the only other processes are command-line ones: they touch a stamp file.
+    stamp = None if redis is not None else authcache.stamp_path(settings.data_dir)
+    return authcache.Version(redis=redis, stamp=stamp)
+
+
+async def _start_auth_cache(app: FastAPI) -> None:
+    settings, infra = app.state.settings, app.state.infra
+    version = _version(settings, infra.redis)
+    cache = authcache.AuthCache(version, ttl_seconds=settings.auth_cache_seconds)
+    app.state.auth_cache = cache
+    app.state.auth_notifier = authcache.Notifier(version=version, cache=cache, hub=infra.hub)
+    authcache.register(app.state.db.engine.sync_engine, app.state.auth_notifier)
+
+
+async def _stop_auth_cache(app: FastAPI) -> None:
+    notifier = getattr(app.state, "auth_notifier", None)
+    if notifier is not None:
+        authcache.unregister(app.state.db.engine.sync_engine, notifier)
+
+
 # The command line group `basis users` is added by basis.cli from basis.identity.cli.app.
 spec = AppSpec(
     name="identity",
@@ -25,6 +46,7 @@ spec = AppSpec(
     admin_views=IDENTITY_VIEWS,
     migrations_dir=None,
     models_module="basis.identity.models",
-    on_startup=[bind_admin, _bootstrap_first_admin],
+    on_startup=[bind_admin, _start_auth_cache, _bootstrap_first_admin],
+    on_shutdown=[_stop_auth_cache],
     jobs_module="basis.identity.jobs",
 )

@@ -23,7 +23,8 @@ from basis.core.db import Database
 from basis.core.errors import BasisError
 from basis.core.kv import build_kv
 from basis.core.ratelimit import RateLimiter
-from basis.identity import service
+from basis.core.realtime import RedisHub
+from basis.identity import authcache, service
 from basis.identity.models import ROLES, User
 from basis.settings import Settings
 
@@ -59,6 +60,13 @@ async def _has_users_table(db: Database) -> bool:
 @asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Database]:
     db = Database(settings.resolved_database_url, pool_size=2)
+    # A change made here reaches the servers' caches and sockets: through Redis when they share
+    # one, else through the stamp file a server without Redis watches.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    hub = RedisHub(settings.redis_url) if settings.redis_url else None
+    version = authcache.Version(redis=redis, stamp=None if redis else authcache.stamp_path(settings.data_dir))
+    notifier = authcache.Notifier(version=version, cache=None, hub=hub)
+    authcache.register(db.engine.sync_engine, notifier)
     try:
         if not await _has_users_table(db):
             if db.backend != "sqlite":
@@ -68,6 +76,11 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
             await asyncio.to_thread(migrations.upgrade, settings.resolved_database_url, specs)
         yield db
     finally:
+        authcache.unregister(db.engine.sync_engine, notifier)
+        if hub is not None:
+            await hub.close()
+        if redis is not None:
+            await redis.aclose()
         await db.dispose()
 
 

@@ -1,8 +1,14 @@
-"""Who is calling: the access token checked, its session not revoked, the user read fresh.
+"""Who is calling: the access token checked, its session alive, the user as the record has it.
 
 ``CurrentUser`` / ``OperatorUser`` / ``AdminUser`` resolve to the ``User`` row. The role comes
-from that row (one primary-key query on the request's own session), never from the token, so a
-role change or a deactivation applies to the very next request.
+from that row, never from the token, so a role change or a deactivation applies to the very next
+request. The row and the session's liveness come from the process's ``AuthCache`` when it
+remembers them (no database round trip) and from one query otherwise; the cache is invalidated
+in every process when a change commits (``basis.identity.authcache``).
+
+Dependencies here take no database session: a request turned away (401) never opens one, and a
+route that needs one gets the caller's row attached to its own session (``core.deps``), so a
+service may change it and commit as before.
 """
 
 from __future__ import annotations
@@ -10,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from basis.core.deps import SessionDep
+from basis.core.deps import attach_to_session, request_session
 from basis.core.errors import Forbidden, Unauthorized
-from basis.identity import revocation
-from basis.identity.models import User
+from basis.identity.authcache import AuthCache, detached_user, user_values
+from basis.identity.models import RefreshToken, User
 from basis.identity.tokens import AccessClaims, InvalidToken, TokenCodec
 
 ROLE_RANK = {"user": 0, "operator": 1, "admin": 2}
@@ -45,46 +52,56 @@ def _invalid() -> Unauthorized:
     return Unauthorized("Invalid or expired token", code="invalid_token")
 
 
-async def authenticate_token(
-    conn: HTTPConnection, session: AsyncSession, token: str
-) -> tuple[User, AccessClaims]:
-    """The active user behind an access token, or ``Unauthorized``. Also for WebSocket handshakes."""
+async def read_session_user(session: AsyncSession, user_id: int, sid: str) -> User | None:
+    """The active user whose session ``sid`` is alive, from the database (one query)."""
+    alive = exists().where(
+        RefreshToken.family_id == sid, RefreshToken.user_id == User.id, RefreshToken.is_revoked.is_(False)
+    )
+    stmt = select(User).where(User.id == user_id, User.is_active.is_(True), alive)
+    return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def resolve_token(conn: HTTPConnection, token: str) -> tuple[User, AccessClaims]:
+    """The active user behind an access token, detached from any session, or ``Unauthorized``."""
     try:
         claims = codec_for(conn).decode_access(token)
     except InvalidToken:
         raise _invalid() from None
-    if await revocation.is_revoked(conn.app.state.infra.kv, claims.sid):
-        raise _invalid()
-    user = await session.get(User, claims.user_id, populate_existing=True)
-    if user is None or not user.is_active:
-        raise _invalid()
-    return user, claims
+    state = conn.app.state
+    cache: AuthCache | None = getattr(state, "auth_cache", None)
+    ticket = None
+    if cache is not None:
+        values, ticket = await cache.lookup(claims.sid, claims.user_id)
+        if values is not None:
+            return detached_user(values), claims
+    async with state.db.sessionmaker() as session:
+        user = await read_session_user(session, claims.user_id, claims.sid)
+        if user is None:
+            raise _invalid()
+        values = user_values(user)
+    if cache is not None:
+        cache.put(ticket, claims.sid, values)
+    return detached_user(values), claims
 
 
-async def websocket_user(websocket: WebSocket, session: AsyncSession) -> User:
-    """The user of a WebSocket handshake: a Bearer header or ``?token=`` (an access token only).
-
-    Browsers cannot set headers on a WebSocket, so this is the one place a token may travel in
-    the query string; refresh tokens never do (they are not JWTs and fail here).
-    """
-    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
-    token = value.strip() if scheme.lower() == "bearer" else websocket.query_params.get("token", "")
-    if not token:
-        raise Unauthorized("Not authenticated")
-    user, _claims = await authenticate_token(websocket, session, token)
-    return user
+async def authenticate_token(
+    conn: HTTPConnection, session: AsyncSession, token: str
+) -> tuple[User, AccessClaims]:
+    """``resolve_token`` with the user attached to ``session``. Also for WebSocket handshakes."""
+    user, claims = await resolve_token(conn, token)
+    return attach_to_session(session, user), claims
 
 
 async def require_claims(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Not authenticated")
-    user, claims = await authenticate_token(request, session, credentials.credentials)
-    request.state.user = user
-    request.state.claims = claims
+    user, claims = await resolve_token(request, credentials.credentials)
+    state = request.state
+    state.user = attach_to_session(request_session(request), user, request=request)
+    state.claims = claims
     return claims
 
 

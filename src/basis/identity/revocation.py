@@ -1,32 +1,20 @@
-"""Revoked session ids, shared by every process through ``infra.kv`` (Redis when configured).
+"""Ending sessions: the database is the record, every process's cache hears of it at commit.
 
-An access token names its session (``sid``). Revoking a session writes its id here for as long
-as an access token of it can still be valid, so checking costs one key-value read and no
-database query.
+An access token names its session (``sid``). A session is over once its refresh-token family has
+no row left that is not revoked; ``revoke_sessions`` marks the family in the caller's transaction
+(see ``service.revoke_families``) and notes the ids so that, when that transaction commits, every
+process drops what it remembered of them (``basis.identity.authcache``). Nothing is revoked in a
+cache alone: a Redis restart cannot bring a revoked token back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
-from basis.identity.tokens import LEEWAY_SECONDS
-
-if TYPE_CHECKING:
-    from basis.core.kv import KeyValue
-
-PREFIX = "identity:revoked-sid:"
+from basis.identity.authcache import note_revoked
 
 
-def ttl_for(access_minutes: int) -> int:
-    return access_minutes * 60 + LEEWAY_SECONDS + 60
-
-
-async def revoke_sessions(kv: KeyValue, sids: Iterable[str], *, access_minutes: int) -> None:
-    ttl = ttl_for(access_minutes)
-    for sid in set(sids):
-        await kv.set(PREFIX + sid, "1", ttl)
-
-
-async def is_revoked(kv: KeyValue, sid: str) -> bool:
-    return await kv.get(PREFIX + sid) is not None
+def revoke_sessions(session: Any, sids: Iterable[str]) -> None:
+    """Reported to every process when ``session`` commits; the caller revokes the rows."""
+    note_revoked(session, sids)

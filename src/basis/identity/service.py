@@ -265,8 +265,7 @@ async def revoke_families(
     families.discard(except_family)  # type: ignore[arg-type]
     if not families:
         return []
-    # The shared revocation list first: if the commit below failed, the sessions are still over.
-    await revocation.revoke_sessions(infra.kv, families, access_minutes=settings.access_token_minutes)
+    revocation.revoke_sessions(session, families)
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id.in_(families), RefreshToken.is_revoked.is_(False))
@@ -385,7 +384,6 @@ async def logout(
     sid: str,
     meta: Meta,
 ) -> None:
-    await revocation.revoke_sessions(infra.kv, [sid], access_minutes=settings.access_token_minutes)
     await revoke_families(session=session, settings=settings, infra=infra, family_ids=[sid], reason="logout")
     audit(session, "logout", success=True, meta=meta, user_id=user_id, details={"sid": sid})
     await session.commit()
@@ -397,8 +395,6 @@ async def logout_all(
     families = await revoke_families(
         session=session, settings=settings, infra=infra, user_id=user.id, reason="logout_all"
     )
-    if sid:
-        await revocation.revoke_sessions(infra.kv, [sid], access_minutes=settings.access_token_minutes)
     audit(
         session, "logout_all", success=True, meta=meta, user_id=user.id, details={"sessions": len(families)}
     )

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from basis.core.time import to_ms, utcnow
 from basis.settings import Settings
-from tests.fixtures.auth import MakeUser, bearer_for
+from tests.fixtures.auth import DEFAULT_PASSWORD, MakeUser, bearer_for
 
 pytestmark = pytest.mark.slow
 
@@ -167,3 +167,62 @@ async def test_a_rotated_key_or_deactivated_terminal_stops_at_once_in_every_proc
                 f"{first}/api/events", params={"employee_id": people[0]["id"]}, headers=admin
             )
             assert events.json()["total"] == 3
+
+
+async def _closed_with(socket: Any, within: float) -> int:
+    """The close code the server sent within ``within`` seconds (scan messages are skipped)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(within):
+            while True:
+                await socket.recv()
+    assert closed.value.rcvd is not None, "the server did not close the socket"
+    return closed.value.rcvd.code
+
+
+async def test_an_open_feed_closes_when_its_caller_loses_access_in_another_process(
+    backend: str,
+    live_servers: Callable[..., Any],
+    redis_url: str,
+    session: AsyncSession,
+    settings: Settings,
+    make_user: MakeUser,
+) -> None:
+    """A socket held by process B closes within 5 s of a logout, a role change or a
+    deactivation handled by process A (4401 for an ended session, 1008 for a lost role)."""
+    if backend != "postgresql":
+        pytest.skip("sockets cross processes through Redis, not the database: checked once, on PostgreSQL")
+    admin = await bearer_for(session, settings, await make_user(role="admin"))
+    leaving, demoted, fired = [await make_user(role="operator") for _ in range(3)]
+    with live_servers(2, redis_url=redis_url) as (first, second):
+        ws_base = second.replace("http://", "ws://")
+        tokens = {}
+        async with httpx.AsyncClient(base_url=first, timeout=30) as client:
+            for user in (leaving, demoted, fired):
+                body = {"email": user.email, "password": DEFAULT_PASSWORD, "client": "native"}
+                login = await client.post("/auth/login", json=body)
+                assert login.status_code == 200, login.text
+                tokens[user.id] = login.json()["access_token"]
+            client.cookies.clear()  # log out by the Bearer token, not by the cookie of the last login
+            # Three ways to present the token: the header, the subprotocol, the original's query.
+            async with (
+                connect(
+                    f"{ws_base}/api/ws/scans",
+                    additional_headers={"Authorization": f"Bearer {tokens[leaving.id]}"},
+                ) as by_header,
+                connect(
+                    f"{ws_base}/api/ws/scans", subprotocols=["bearer", tokens[demoted.id]]  # type: ignore[list-item]
+                ) as by_protocol,
+                connect(f"{ws_base}/api/ws/scans?token={tokens[fired.id]}") as by_query,
+            ):
+                assert by_protocol.subprotocol == "bearer"
+                await asyncio.sleep(0.3)
+                ended = {"Authorization": f"Bearer {tokens[leaving.id]}"}
+                logout = await client.post("/auth/logout", headers=ended)
+                assert logout.status_code == 200
+                assert await _closed_with(by_header, within=5) == 4401
+                demote = await client.patch(f"/users/{demoted.id}", json={"role": "user"}, headers=admin)
+                assert demote.status_code == 200
+                assert await _closed_with(by_protocol, within=5) == 1008
+                fire = await client.patch(f"/users/{fired.id}", json={"is_active": False}, headers=admin)
+                assert fire.status_code == 200
+                assert await _closed_with(by_query, within=5) == 4401

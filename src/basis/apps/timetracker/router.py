@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from contextlib import suppress
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -65,10 +64,12 @@ from basis.apps.timetracker.schemas import (
     TerminalWithKey,
 )
 from basis.core.deps import ClientIP, InfraDep, SessionDep, SettingsDep
-from basis.core.errors import BasisError, Unprocessable
+from basis.core.errors import Unprocessable
 from basis.core.http import documented_body, json_response, read_json_body
 from basis.core.pagination import Limit, Offset
-from basis.identity.deps import AdminUser, OperatorUser, authenticate_token
+from basis.core.realtime.sockets import serve_socket
+from basis.identity.deps import AdminUser, OperatorUser
+from basis.identity.sockets import AccessGuard
 from basis.settings import Settings
 
 terminal_router = APIRouter(prefix="/api", tags=["timetracker: terminals"])
@@ -206,43 +207,23 @@ async def login(
     )
 
 
-WS_POLICY_VIOLATION = 1008
+_STAFF_FEED = AccessGuard(roles=("operator",))
 
 
 @public_router.websocket("/ws/scans")
-async def ws_scans(websocket: WebSocket, token: str | None = None) -> None:
-    """Accepted scans as they happen, for admins and operators (any server process)."""
-    state = websocket.app.state
-    allowed = False
-    if token:
-        async with state.db.sessionmaker() as session:
-            try:
-                user, _ = await authenticate_token(websocket, session, token)
-                allowed = user.role in ("admin", "operator")
-            except BasisError:
-                allowed = False
-    await websocket.accept()
-    if not allowed:
-        await websocket.close(code=WS_POLICY_VIOLATION, reason="a valid admin or operator token is required")
-        return
-    async with state.infra.hub.subscribe(terminal.SCAN_TOPIC) as subscription:
+async def ws_scans(websocket: WebSocket) -> None:
+    """Accepted scans as they happen, for admins and operators (any server process).
 
-        async def forward() -> None:
-            async for message in subscription:
-                await websocket.send_json(message)
-
-        pump = asyncio.create_task(forward())
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-        except WebSocketDisconnect:
-            pass
-        finally:
-            pump.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await pump
+    The original client sends its token as ``?token=``; a header or ``Sec-WebSocket-Protocol:
+    bearer, <token>`` works too. A bad token closes with 1008; a revoked session or deactivated
+    account closes an open feed with 4401, a lost staff role with 1008."""
+    await serve_socket(
+        websocket,
+        hub=websocket.app.state.infra.hub,
+        guard=_STAFF_FEED,
+        topics=[terminal.SCAN_TOPIC],
+        allow_query_token=True,
+    )
 
 
 # ---------------------------------------------------------------------------- employees

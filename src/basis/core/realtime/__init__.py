@@ -3,7 +3,8 @@
 ``await hub.publish("chat:7", {...})``; ``async with hub.subscribe("chat:7") as sub: async for
 message in sub: ...``. Messages are JSON objects. With Redis every process keeps ONE pub/sub
 connection for all its subscribers and fans messages out to local queues; a subscriber that
-does not keep up loses its oldest messages instead of slowing the publisher.
+does not keep up loses its oldest messages instead of slowing the publisher. Sockets and event
+streams are served by ``basis.core.realtime.sockets``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ class Hub(Protocol):
         ...
 
     def subscribe(self, *topics: str) -> AbstractAsyncContextManager[Subscription]: ...
+
+    @property
+    def epoch(self) -> int:
+        """Changes whenever messages may have been missed (the Redis connection was rebuilt):
+        a cache kept valid by messages must be dropped when this changes."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -202,6 +209,8 @@ class _LocalHub:
 class MemoryHub(_LocalHub):
     """One process: publish hands the message straight to the local queues."""
 
+    epoch = 0
+
     def heard(self, topic: str) -> bool:
         return bool(self._subscribers.get(topic))
 
@@ -255,6 +264,11 @@ class RedisHub(_LocalHub):
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
 
     @property
     def client_name(self) -> str:
@@ -350,6 +364,8 @@ class RedisHub(_LocalHub):
             pubsub = self._listener.pubsub()
             self._pubsub = pubsub
             self._broken = False
+            # Whatever was published while no connection listened is lost: say so.
+            self._epoch += 1
             if self._wanted:
                 await pubsub.subscribe(*self._wanted)
             return pubsub
@@ -382,6 +398,7 @@ class RedisHub(_LocalHub):
             except (RedisError, OSError) as exc:
                 log.warning("realtime hub lost Redis, reconnecting", error=str(exc), retry_in=backoff)
                 self._broken = True
+                self._epoch += 1
                 async with self._lock:
                     await self._drop_connection()
                 await asyncio.sleep(backoff)
@@ -389,6 +406,7 @@ class RedisHub(_LocalHub):
             except Exception:
                 log.exception("realtime hub reader failed, reconnecting")
                 self._broken = True
+                self._epoch += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
 
