@@ -234,8 +234,10 @@ class Server:
                 self.proc.wait(timeout=15)
 
 
-def start_server(env: dict[str, str], cwd: Path, port: int) -> Server:
-    log_path = cwd / "server.log"
+def start_server(
+    env: dict[str, str], cwd: Path, port: int, factory: str = "basis.main:create_app", name: str = "server"
+) -> Server:
+    log_path = cwd / f"{name}.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
             [
@@ -243,7 +245,7 @@ def start_server(env: dict[str, str], cwd: Path, port: int) -> Server:
                 "-m",
                 "uvicorn",
                 "--factory",
-                "basis.main:create_app",
+                factory,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -450,12 +452,15 @@ class Outcome:
 
 
 class Runner:
-    def __init__(self, args: argparse.Namespace, server: Server, ctx: BenchContext, tmp: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, server: Server, ctx: BenchContext, tmp: Path, probe: Any = None
+    ) -> None:
         self.args = args
         self.server = server
         self.ctx = ctx
         self.tmp = tmp
         self.count = 0
+        self.probe = probe if probe is not None else ctx.client
 
     async def load(self, module: str, scenario: Scenario, duration: int | None = None) -> Outcome:
         outcome = Outcome(module, scenario.name, "load", scenario.note, expect=scenario.expect)
@@ -482,7 +487,7 @@ class Runner:
         return outcome
 
     async def _probe(self, scenario: Scenario, request: Request) -> None:
-        response = await self.ctx.client.request(
+        response = await self.probe.request(
             request.method, request.path, headers=request.headers, content=request.body
         )
         status = response.status_code
@@ -539,6 +544,7 @@ async def run_bench(args: argparse.Namespace) -> int:
     args.load_before = round(os.getloadavg()[0], 2)
     tmp = Path(tempfile.mkdtemp(prefix="basis-bench-"))
     server: Server | None = None
+    reference: Server | None = None
     created_db = False
     try:
         _progress(f"bench: creating the {args.db} database")
@@ -558,9 +564,16 @@ async def run_bench(args: argparse.Namespace) -> int:
         _progress("bench: basis migrate")
         await run_basis(env, tmp, "migrate", time_limit=600)
         server = start_server(env, tmp, port)
+        reference = start_server(
+            env, tmp, free_port(), factory="bench.reference:create_app", name="reference"
+        )
         await wait_healthy(server)
+        await wait_healthy(reference)
         _progress(f"bench: server ready at {server.url} (apps: {', '.join(apps) or 'core only'})")
-        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=120) as client,
+            httpx.AsyncClient(base_url=reference.url, timeout=30) as reference_client,
+        ):
             ctx = BenchContext(
                 base_url=server.url,
                 client=client,
@@ -573,10 +586,14 @@ async def run_bench(args: argparse.Namespace) -> int:
                 run_cli=lambda *a, time_limit=900: run_basis(env, tmp, *a, time_limit=time_limit),
             )
             runner = Runner(args, server, ctx, tmp)
+            bare = Runner(args, reference, ctx, tmp, probe=reference_client)
+            reference_scenario = replace(FLOOR, name="reference: bare FastAPI GET /health")
             try:
                 if args.warmup > 0:
                     _progress(f"bench: warming up for {args.warmup}s")
                     await runner.load("core", FLOOR, duration=args.warmup)
+                    await bare.load("reference", reference_scenario, duration=args.warmup)
+                reference_first = await _measured(bare, "reference", reference_scenario)
                 floor_first = await _measured(runner, "core", replace(FLOOR, name=FLOOR.name + " (first)"))
                 outcomes = []
                 for module, scenario in chosen:
@@ -586,15 +603,19 @@ async def run_bench(args: argparse.Namespace) -> int:
                         outcome = await _measured(runner, module, scenario)
                     outcomes.append(outcome)
                 floor_last = await _measured(runner, "core", replace(FLOOR, name=FLOOR.name + " (last)"))
+                reference_last = await _measured(bare, "reference", reference_scenario)
             finally:
                 await ctx.close()
         if floor_first.load is None or floor_last.load is None:
             raise BenchError(f"the floor could not be measured: {floor_first.error or floor_last.error}")
-        report = build_report(args, apps, floor_first, floor_last, outcomes)
+        references = (reference_first, reference_last)
+        report = build_report(args, apps, floor_first, floor_last, outcomes, references)
         print_report(report)
         write_report(report)
         return 1 if any(o.error for o in outcomes) else 0
     finally:
+        if reference is not None:
+            reference.stop()
         if server is not None:
             server.stop()
         try:
@@ -656,7 +677,12 @@ def _load_dict(result: LoadResult) -> dict[str, Any]:
 
 
 def build_report(
-    args: argparse.Namespace, apps: list[str], first: Outcome, last: Outcome, outcomes: list[Outcome]
+    args: argparse.Namespace,
+    apps: list[str],
+    first: Outcome,
+    last: Outcome,
+    outcomes: list[Outcome],
+    references: tuple[Outcome, Outcome] | None = None,
 ) -> dict[str, Any]:
     assert first.load is not None and last.load is not None
     floor_rps = (first.load.rps + last.load.rps) / 2
@@ -701,7 +727,22 @@ def build_report(
             "first": _load_dict(first.load),
             "last": _load_dict(last.load),
         },
+        "reference": _reference(references, floor_rps),
         "scenarios": rows,
+    }
+
+
+def _reference(references: tuple[Outcome, Outcome] | None, floor_rps: float) -> dict[str, Any] | None:
+    """The bare FastAPI app's mean before and after, and Basis's floor as a share of it."""
+    loads = [o.load for o in references or () if o.load is not None]
+    if not loads:
+        return None
+    rps = sum(load.rps for load in loads) / len(loads)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": round(sum(load.p50_ms for load in loads) / len(loads), 3),
+        "runs": [_load_dict(load) for load in loads],
+        "floor_x_reference": round(floor_rps / rps, 4) if rps else None,
     }
 
 
@@ -753,6 +794,14 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"{r['name']:{width}}{r['rps']:>11,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
             f"{r['ratio']:>9.3f}{errors:>8}{conns}{expected}"
+        )
+    reference = report.get("reference")
+    if reference:
+        name = "reference: bare FastAPI /health"
+        print(
+            f"{name:{width}}{reference['rps']:>11,.0f}{reference['p50_ms']:>10.2f}{'':>10}"
+            f"{reference['rps'] / floor['rps']:>9.3f}"
+            f"  [Basis floor x reference: {reference['floor_x_reference']:.3f}]"
         )
     drift = floor["drift_pct"]
     noisy = "  (noisy machine: treat the figures as rough)" if abs(drift) > 10 else ""

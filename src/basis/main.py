@@ -16,7 +16,7 @@ from basis.core.db import Database
 from basis.core.http import install_error_handlers, ops_router
 from basis.core.infra import build_infra
 from basis.core.logging import configure_logging, get_logger
-from basis.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from basis.core.middleware import EdgeMiddleware
 from basis.identity import app as identity_app
 from basis.identity.admin import mount_admin
 from basis.identity.deps import require_user
@@ -121,8 +121,7 @@ def create_app(
             app.include_router(router, dependencies=authenticated)
     mount_admin(app, settings, [view for spec in all_specs for view in spec.admin_views])
 
-    # Added last = outermost. Order from outside in: request context, security headers,
-    # body limit, CORS.
+    # Added last = outermost: the edge (request id, headers, limits, metrics), then CORS.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -133,9 +132,7 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeadersMiddleware, https=settings.is_https)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(EdgeMiddleware, max_bytes=settings.max_body_bytes, https=settings.is_https)
     return app
 
 

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
@@ -35,101 +36,183 @@ def _json_response(status: int, body: bytes, extra: list[tuple[bytes, bytes]] | 
     ]
 
 
-class RequestContextMiddleware:
-    """Request id, one access-log line, metrics, and a JSON 500 that carries no stack trace."""
+class _Metrics:
+    """The request metrics' children, looked up once per label set: ``labels()`` costs a lock
+    and a tuple hash on every call, for the same few hundred combinations."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        count = self._counts.get((method, route, status))
+        if count is None:
+            count = self._counts[(method, route, status)] = REQUESTS.labels(method, route, str(status))
+        count.inc()
+        latency = self._latency.get((method, route))
+        if latency is None:
+            latency = self._latency[(method, route)] = LATENCY.labels(method, route)
+        latency.observe(elapsed)
+
+
+_METRICS = _Metrics()
+_SECURITY = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+_PAGE_CSP = (b"content-security-policy", b"frame-ancestors 'none'")
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_NOT_ALLOWED = b'{"detail":"Method Not Allowed","code":"method_not_allowed"}'
+_NUL_IN_URL = b'{"detail":"Text must not contain NUL characters","code":"validation_error"}'
+_TOO_LARGE = b'{"detail":"Request body too large","code":"body_too_large"}'
+
+
+class EdgeMiddleware:
+    """Everything a request meets before the app, in one pass instead of nested wrappers:
+    request id (``X-Request-ID`` in and out, and in every log line), one access-log line,
+    metrics, a JSON 500 that carries no stack trace, security headers (nosniff, referrer policy,
+    frame-ancestors, HSTS over HTTPS; TRACE refused), 413 for bodies over the limit whether
+    announced or streamed, and 422 for NUL characters in the URL or in JSON and form bodies."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, https: bool, admin_prefix: str = "/admin") -> None:
         self.app = app
+        self.max_bytes = max_bytes
+        self.https = https
+        self.admin_prefix = admin_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
+        incoming = length = content_type = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        request_id = incoming.decode("latin-1") if incoming is not None else ""
+        if not _REQUEST_ID_OK.match(request_id):
+            request_id = uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        try:
+            if kind == "websocket":
+                await self.app(scope, receive, send)
+            else:
+                await self._http(scope, receive, send, request_id, length, content_type, chunked)
+        finally:
+            request_id_var.reset(token)
+
+    async def _http(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        length: bytes | None,
+        content_type: bytes | None,
+        chunked: bool,
+    ) -> None:
         started = time.perf_counter()
         status = 500
         response_started = False
+        path: str = scope["path"]
+        page = path.startswith((self.admin_prefix, "/docs", "/redoc"))
+        extra = [*_SECURITY, _PAGE_CSP if page else _API_CSP]
+        if self.https or scope.get("scheme") == "https":
+            extra.append(_HSTS)
+        extra.append((b"x-request-id", request_id.encode()))
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() != b"server"),
+                    *extra,
+                ]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            refusal = self._refusal(scope, path, length)
+            if refusal is not None:
+                for message in _json_response(*refusal):
+                    await send_wrapper(message)
+            elif length is None and not chunked:
+                # No body: nothing to count or search.
+                await self.app(scope, receive, send_wrapper)
+            else:
+                await self._with_body(scope, receive, send_wrapper, content_type, lambda: response_started)
         except Exception:
-            log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
-            if scope["type"] == "http" and not response_started:
+            log.exception("unhandled_error", path=path, method=scope.get("method"))
+            if not response_started:
                 body = _INTERNAL_ERROR % request_id.encode()
-                for message in _json_response(500, body, [(b"x-request-id", request_id.encode())]):
-                    await send(message)
+                for message in _json_response(500, body):
+                    await send_wrapper(message)
             status = 500
         finally:
-            if scope["type"] == "http":
-                elapsed = time.perf_counter() - started
-                route = scope.get("route")
-                route_path = getattr(route, "path", None) or "unmatched"
-                method = scope.get("method", "")
-                REQUESTS.labels(method, route_path, str(status)).inc()
-                LATENCY.labels(method, route_path).observe(elapsed)
-                if log.isEnabledFor(logging.INFO) and not scope["path"].startswith(("/health", "/metrics")):
-                    log.info(
-                        "request",
-                        method=method,
-                        path=scope["path"],
-                        status=status,
-                        ms=round(elapsed * 1000, 2),
-                    )
-            request_id_var.reset(token)
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            _METRICS.observe(method, route_path, status, elapsed)
+            if log.isEnabledFor(logging.INFO) and not path.startswith(("/health", "/metrics")):
+                log.info("request", method=method, path=path, status=status, ms=round(elapsed * 1000, 2))
 
-
-class SecurityHeadersMiddleware:
-    """nosniff, referrer policy, frame-ancestors, HSTS over HTTPS; refuses TRACE."""
-
-    def __init__(self, app: ASGIApp, *, https: bool, admin_prefix: str = "/admin") -> None:
-        self.app = app
-        self.https = https
-        self.admin_prefix = admin_prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def _refusal(
+        self, scope: Scope, path: str, length: bytes | None
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
         if scope["method"] in ("TRACE", "TRACK"):
-            body = b'{"detail":"Method Not Allowed","code":"method_not_allowed"}'
-            for message in _json_response(405, body, [(b"allow", b"GET, POST, PUT, PATCH, DELETE")]):
-                await send(message)
-            return
-        https = self.https or scope.get("scheme") == "https"
-        path: str = scope["path"]
-        is_page = path.startswith((self.admin_prefix, "/docs", "/redoc"))
+            return 405, _NOT_ALLOWED, [(b"allow", b"GET, POST, PUT, PATCH, DELETE")]
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return 413, _TOO_LARGE, []
+        if b"%00" in scope.get("query_string", b"") or "\x00" in path:
+            return 422, _NUL_IN_URL, []
+        return None
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                ]
-                if is_page:
-                    headers.append((b"content-security-policy", b"frame-ancestors 'none'"))
-                else:
-                    headers.append(
-                        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-                    )
-                if https:
-                    headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-                message["headers"] = headers
-            await send(message)
+    async def _with_body(
+        self, scope: Scope, receive: Receive, send: Send, content_type: bytes | None, started: Any
+    ) -> None:
+        markers = _NUL_MARKERS.get((content_type or b"").split(b";")[0].strip().lower(), ())
+        received = 0
+        tail = b""
 
-        await self.app(scope, receive, send_wrapper)
+        async def limited_receive() -> Message:
+            nonlocal received, tail
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+                if markers:
+                    window = tail + chunk
+                    for marker in markers:
+                        if marker in window:
+                            raise NulCharacter
+                    tail = window[-8:]
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            if not started():
+                for message in _json_response(413, _TOO_LARGE):
+                    await send(message)
+        except NulCharacter as exc:
+            if not started():
+                body = b'{"detail":"%s","code":"validation_error"}' % exc.detail.encode()
+                for message in _json_response(422, body):
+                    await send(message)
 
 
 class BodyTooLarge(HTTPException):
@@ -152,68 +235,3 @@ _NUL_MARKERS = {
 }
 
 
-class BodySizeLimitMiddleware:
-    """413 for bodies over the limit, whether announced by Content-Length or streamed; 422 for
-    NUL characters in the query string or in JSON and form bodies."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._refuse(send)
-            return
-        if b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
-            body = b'{"detail":"Text must not contain NUL characters","code":"validation_error"}'
-            for message in _json_response(422, body):
-                await send(message)
-            return
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        markers = _NUL_MARKERS.get(content_type, ())
-        received = 0
-        tail = b""
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, tail
-            message = await receive()
-            if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                received += len(chunk)
-                if received > self.max_bytes:
-                    raise BodyTooLarge
-                if markers:
-                    window = tail + chunk
-                    for marker in markers:
-                        if marker in window:
-                            raise NulCharacter
-                    tail = window[-8:]
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
-        except NulCharacter as exc:
-            if not started:
-                body = b'{"detail":"%s","code":"validation_error"}' % exc.detail.encode()
-                for message in _json_response(422, body):
-                    await send(message)
-
-    async def _refuse(self, send: Send) -> None:
-        body = b'{"detail":"Request body too large","code":"body_too_large"}'
-        for message in _json_response(413, body):
-            await send(message)
