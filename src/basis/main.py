@@ -13,10 +13,10 @@ from basis import __version__
 from basis.core import migrations
 from basis.core.apps import AppSpec, enabled_specs
 from basis.core.db import Database
-from basis.core.http import install_error_handlers, ops_router
+from basis.core.http import BodyLimitOutsideFiles, files_router, install_error_handlers, ops_router
 from basis.core.infra import build_infra
 from basis.core.logging import configure_logging, get_logger
-from basis.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
+from basis.core.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from basis.identity import app as identity_app
 from basis.identity.admin import mount_admin
 from basis.identity.deps import require_user
@@ -110,6 +110,7 @@ def create_app(
     app.state.specs = specs
     install_error_handlers(app)
     app.include_router(ops_router())
+    app.include_router(files_router())
     for spec in all_specs:
         for router in spec.hot_routers:
             app.include_router(router)
@@ -133,7 +134,7 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitOutsideFiles, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.is_https)
     app.add_middleware(RequestContextMiddleware)
     return app
