@@ -110,9 +110,8 @@ class SigV4Gate:
         authorization = environ["HTTP_AUTHORIZATION"]
         if not authorization.startswith(ALGORITHM + " "):
             raise Refused("AccessDenied", "Unsupported authorization")
-        fields = dict(
-            part.strip().split("=", 1) for part in authorization[len(ALGORITHM) + 1 :].split(",") if "=" in part
-        )
+        parts = authorization[len(ALGORITHM) + 1 :].split(",")
+        fields = dict(part.strip().split("=", 1) for part in parts if "=" in part)
         payload_hash = _header(environ, "x-amz-content-sha256")
         if payload_hash != UNSIGNED:
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
