@@ -17,6 +17,7 @@ file whose content does not match the type it claims.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -378,6 +379,21 @@ def _key_conflicts(key: str) -> Iterator[None]:
         ) from None
 
 
+@functools.cache
+def _botocore_session() -> Any:
+    # One per process: a session caches the service models, slow to load (~0.5 s).
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@functools.cache
+def _aio_session() -> Any:
+    from aiobotocore.session import get_session
+
+    return get_session()
+
+
 class S3Storage:
     """Objects in one bucket of an S3-compatible store (AWS S3, MinIO, Ceph RGW, ...).
 
@@ -399,9 +415,7 @@ class S3Storage:
         path_style: bool = True,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
-        import botocore.session
         from aiobotocore.config import AioConfig
-        from aiobotocore.session import get_session
         from botocore.config import Config
 
         self.bucket = bucket
@@ -424,8 +438,8 @@ class S3Storage:
         self._config = AioConfig(
             **options, connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
         )
-        self._session = get_session()
-        self._presigner = botocore.session.get_session().create_client(
+        self._session = _aio_session()
+        self._presigner = _botocore_session().create_client(
             **{**self._client_args, "endpoint_url": public_endpoint or endpoint}, config=Config(**options)
         )
 
