@@ -361,6 +361,17 @@ async def test_risky_types_download_as_attachments(files: tuple[httpx.AsyncClien
     assert "default-src 'none'" in answer.headers["content-security-policy"]
 
 
+async def test_with_s3_storage_the_file_route_serves_nothing(make_client: ClientFactory) -> None:
+    s3 = {
+        "storage_s3_endpoint": "http://127.0.0.1:9", "storage_s3_bucket": "basis",
+        "storage_s3_access_key": "basis", "storage_s3_secret_key": "not-a-real-secret",
+    }
+    async with make_client(apps=[], **s3) as client:
+        assert isinstance(client.app.state.infra.storage, S3Storage)  # type: ignore[attr-defined]
+        assert (await client.get("/files/a.png?token=x")).status_code == 404
+        assert (await client.put("/files/a.png?token=x", content=b"x")).status_code == 404
+
+
 # ------------------------------------------------------------------------- content sniffing
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"

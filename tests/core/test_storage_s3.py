@@ -215,6 +215,23 @@ async def test_wrong_credentials_or_bucket_give_a_clear_503(s3_server: S3Server,
         assert "wrong-secret" not in str(caught.value.detail)
 
 
+async def test_an_unreachable_store_or_missing_credentials_give_a_clear_503(
+    s3_server: S3Server, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on the discard port; one attempt, not the usual three with back-off.
+    down = s3_server.storage(endpoint="http://127.0.0.1:9", max_attempts=1)
+    with pytest.raises(ServiceUnavailable):
+        await down.get(key)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    anonymous = s3_server.storage(access_key=None, secret_key=None)
+    with pytest.raises(ServiceUnavailable):
+        await anonymous.presign_get(key, expires_in=60)
+
+
 async def test_links_can_name_the_endpoint_browsers_reach(s3_server: S3Server, key: str) -> None:
     public = s3_server.storage(public_endpoint="https://files.example.com")
     url = await public.presign_get(key, expires_in=60)

@@ -414,6 +414,7 @@ class S3Storage:
         secret_key: str | None = None,
         path_style: bool = True,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        max_attempts: int = 3,
     ) -> None:
         from aiobotocore.config import AioConfig
         from botocore.config import Config
@@ -436,7 +437,8 @@ class S3Storage:
             "aws_secret_access_key": secret_key,
         }
         self._config = AioConfig(
-            **options, connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+            **options, connect_timeout=5, read_timeout=60,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
         )
         self._session = _aio_session()
         self._presigner = _botocore_session().create_client(
@@ -504,16 +506,21 @@ class S3Storage:
             "Bucket": self.bucket, "Key": key,
             "ContentType": validate_content_type(content_type), "ContentLength": max_bytes,
         }
-        return self._presigner.generate_presigned_url(
-            "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
-        )
+        return self._presign("put_object", params, expires_in)
 
     async def presign_get(self, key: str, expires_in: int) -> str:
         validate_key(key)
         _check_expiry(expires_in)
-        return self._presigner.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-        )
+        return self._presign("get_object", {"Bucket": self.bucket, "Key": key}, expires_in)
+
+    def _presign(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return self._presigner.generate_presigned_url(operation, Params=params, ExpiresIn=expires_in)
+        except BotoCoreError as error:  # e.g. no credentials found anywhere
+            log.warning("storage_s3_error", error=type(error).__name__, bucket=self.bucket)
+            raise ServiceUnavailable("File storage is unavailable", code="storage_unavailable") from None
 
     def verify(self, op: Operation, key: str, token: str) -> Grant:
         raise Forbidden("S3 checks its own file links", code="invalid_signature")
