@@ -74,7 +74,12 @@ class SigV4Gate:
             self._check(environ)
         except Refused as refusal:
             return self._refuse(start_response, refusal)
-        return self.app(environ, start_response)
+
+        def one_server_header(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            # moto names itself and so does the dev server: strict HTTP parsers refuse two.
+            return start_response(status, [(k, v) for k, v in headers if k.lower() != "server"], *args)
+
+        return self.app(environ, one_server_header)
 
     def _check(self, environ: dict[str, Any]) -> None:
         query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)

@@ -379,6 +379,14 @@ def _key_conflicts(key: str) -> Iterator[None]:
         ) from None
 
 
+_Keeper = tuple[asyncio.AbstractEventLoop, "asyncio.Future[AioBaseClient]", "asyncio.Task[None]"]
+
+
+async def loop_shutdown() -> None:
+    """Waits until the event loop's shutdown cancels the waiting task."""
+    await asyncio.get_running_loop().create_future()
+
+
 @functools.cache
 def _botocore_session() -> Any:
     # One per process: a session caches the service models, slow to load (~0.5 s).
@@ -397,11 +405,13 @@ def _aio_session() -> Any:
 class S3Storage:
     """Objects in one bucket of an S3-compatible store (AWS S3, MinIO, Ceph RGW, ...).
 
-    Each operation opens a short-lived aiobotocore client: no connection pool outlives the event
-    loop that made it, which matters for tests and for ``basis`` commands that run several
-    loops. Presigning is pure computation, done by a plain botocore client built once and
-    configured with the endpoint that browsers reach (``public_endpoint``), which can differ from
-    the one this process uses (``http://minio:9000`` inside docker compose)."""
+    Operations share one aiobotocore client (and its connection pool) per event loop, opened on
+    first use by a task that holds it until the loop shuts down: ``asyncio.run``, uvicorn and
+    the test runner cancel that task at the end, which closes the client, with no shutdown hook
+    to remember. A fresh client per operation would cost ~50 ms of CPU for its TLS context plus
+    a new connection each time. Presigning is pure computation, done by a plain botocore client
+    built once and configured with the endpoint that browsers reach (``public_endpoint``), which
+    can differ from the one this process uses (``http://minio:9000`` inside docker compose)."""
 
     def __init__(
         self,
@@ -441,6 +451,7 @@ class S3Storage:
             retries={"max_attempts": max_attempts, "mode": "standard"},
         )
         self._session = _aio_session()
+        self._keeper: _Keeper | None = None
         self._presigner = _botocore_session().create_client(
             **{**self._client_args, "endpoint_url": public_endpoint or endpoint}, config=Config(**options)
         )
@@ -450,8 +461,7 @@ class S3Storage:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            async with self._session.create_client(**self._client_args, config=self._config) as client:
-                yield client
+            yield await self._shared_client()
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in ("NoSuchKey", "404", "NotFound"):
@@ -461,6 +471,26 @@ class S3Storage:
         except BotoCoreError as error:
             log.warning("storage_s3_error", error=type(error).__name__, bucket=self.bucket)
             raise ServiceUnavailable("File storage is unavailable", code="storage_unavailable") from None
+
+    async def _shared_client(self) -> AioBaseClient:
+        loop = asyncio.get_running_loop()
+        if self._keeper is None or self._keeper[0] is not loop or self._keeper[2].done():
+            ready: asyncio.Future[AioBaseClient] = loop.create_future()
+            task = loop.create_task(self._keep_client(ready), name="basis-storage-s3-client")
+            self._keeper = (loop, ready, task)
+        return await asyncio.shield(self._keeper[1])
+
+    async def _keep_client(self, ready: asyncio.Future[AioBaseClient]) -> None:
+        try:
+            async with self._session.create_client(**self._client_args, config=self._config) as client:
+                ready.set_result(client)
+                await loop_shutdown()
+        except asyncio.CancelledError:
+            ready.cancel()
+            raise
+        except Exception as error:  # handed to the operation that waits for the client
+            if not ready.done():
+                ready.set_exception(error)
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         content_type = validate_content_type(content_type)
