@@ -308,6 +308,34 @@ async def test_an_oversized_upload_leaves_an_existing_file_intact(
     assert stored_files(storage) == ["_meta/a.png.json", "a.png"]
 
 
+async def test_an_interrupted_upload_leaves_nothing_behind(
+    files: tuple[httpx.AsyncClient, LocalStorage],
+) -> None:
+    client, storage = files
+    url = urlsplit(await storage.presign_put("a.png", "image/png", max_bytes=100_000, expires_in=60))
+    incoming = [
+        {"type": "http.request", "body": b"x" * 16_384, "more_body": True},
+        {"type": "http.disconnect"},  # the phone lost its signal
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT", "scheme": "http",
+        "path": url.path, "raw_path": url.path.encode(), "query_string": url.query.encode(), "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"image/png")],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }
+    await client.app(scope, receive, send)  # type: ignore[attr-defined]
+    assert sent[0]["status"] == 400
+    assert stored_files(storage) == []
+
+
 @pytest.mark.parametrize("sent_type", ["text/html", "image/jpeg", "image/png; charset=x", None])
 async def test_an_upload_of_another_type_is_refused(
     files: tuple[httpx.AsyncClient, LocalStorage], sent_type: str | None

@@ -16,10 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from basis import __version__
-from basis.core.errors import BasisError, NotFound
+from basis.core.errors import BadRequest, BasisError, NotFound
 from basis.core.logging import get_logger
 from basis.core.middleware import BodySizeLimitMiddleware
 from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
@@ -279,7 +280,10 @@ def files_router() -> APIRouter:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > grant.max_bytes):
             raise PayloadTooLarge(f"This link uploads at most {grant.max_bytes} bytes")
-        info = await storage.put_stream(key, request.stream(), grant.content_type, grant.max_bytes)
+        try:
+            info = await storage.put_stream(key, request.stream(), grant.content_type, grant.max_bytes)
+        except ClientDisconnect:  # nothing was kept; an answer nobody reads, not an error in the log
+            raise BadRequest("The upload was interrupted", code="upload_interrupted") from None
         return FileUpload(key=info.key, size=info.size, content_type=info.content_type)
 
     return router
