@@ -382,7 +382,7 @@ def _key_conflicts(key: str) -> Iterator[None]:
 _Keeper = tuple[asyncio.AbstractEventLoop, "asyncio.Future[AioBaseClient]", "asyncio.Task[None]"]
 
 
-async def loop_shutdown() -> None:
+async def _until_loop_shutdown() -> None:
     """Waits until the event loop's shutdown cancels the waiting task."""
     await asyncio.get_running_loop().create_future()
 
@@ -484,7 +484,7 @@ class S3Storage:
         try:
             async with self._session.create_client(**self._client_args, config=self._config) as client:
                 ready.set_result(client)
-                await loop_shutdown()
+                await _until_loop_shutdown()
         except asyncio.CancelledError:
             ready.cancel()
             raise
