@@ -13,10 +13,11 @@ from basis import __version__
 from basis.core import migrations
 from basis.core.apps import AppSpec, enabled_specs
 from basis.core.db import Database
-from basis.core.http import install_error_handlers, ops_router
+from basis.core.http import files_router, install_error_handlers, ops_router
 from basis.core.infra import build_infra
 from basis.core.logging import configure_logging, get_logger
 from basis.core.middleware import EdgeMiddleware
+from basis.core.storage import URL_PATH as FILES_PATH
 from basis.identity import app as identity_app
 from basis.identity.admin import mount_admin
 from basis.identity.deps import require_user
@@ -110,6 +111,7 @@ def create_app(
     app.state.specs = specs
     install_error_handlers(app)
     app.include_router(ops_router())
+    app.include_router(files_router())
     for spec in all_specs:
         for router in spec.hot_routers:
             app.include_router(router)
@@ -132,7 +134,13 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
-    app.add_middleware(EdgeMiddleware, max_bytes=settings.max_body_bytes, https=settings.is_https)
+    # Signed uploads to the file route carry their own limit, enforced while the body streams.
+    app.add_middleware(
+        EdgeMiddleware,
+        max_bytes=settings.max_body_bytes,
+        https=settings.is_https,
+        own_body_limit=(("PUT", FILES_PATH),),
+    )
     return app
 
 

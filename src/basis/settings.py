@@ -123,13 +123,22 @@ class Settings(BaseSettings):
     smtp_from: str = "Basis <no-reply@localhost>"
 
     # --- storage
+    storage_backend: Literal["auto", "local", "s3"] = "auto"
+    """auto: S3 when ``STORAGE_S3_ENDPOINT`` is set, else the local folder."""
     storage_dir: Path | None = None
     """Local file storage; defaults to ``<data_dir>/files``."""
+    storage_max_upload_bytes: int = Field(104_857_600, ge=1)
+    """The largest file any upload may store, whatever an app allows (100 MiB)."""
     storage_s3_endpoint: str | None = None
+    """S3 API URL this process uses, e.g. ``http://minio:9000``; unset with backend s3: AWS."""
+    storage_s3_public_endpoint: str | None = None
+    """S3 API URL that browsers reach, for presigned links; defaults to the endpoint."""
     storage_s3_bucket: str | None = None
     storage_s3_access_key: str | None = None
     storage_s3_secret_key: SecretStr | None = None
     storage_s3_region: str = "us-east-1"
+    storage_s3_path_style: bool = True
+    """``<endpoint>/<bucket>/<key>`` URLs, as MinIO needs; false: ``<bucket>.<host>`` (AWS)."""
 
     # --- timetracker
     timetracker_terminal_scan_cooldown_seconds: int = Field(
@@ -166,6 +175,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _storage_complete(self) -> Settings:
+        if self.resolved_storage_backend != "s3":
+            return self
+        if not self.storage_s3_bucket:
+            raise ValueError("S3 storage needs BASIS_STORAGE_S3_BUCKET")
+        for name in ("storage_s3_endpoint", "storage_s3_public_endpoint"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("http://", "https://")):
+                raise ValueError(f"BASIS_{name.upper()} must be an http:// or https:// URL")
+        if self.env == "prod" and not (self.storage_s3_access_key and self.storage_s3_secret_key):
+            raise ValueError(
+                "S3 storage in prod needs BASIS_STORAGE_S3_ACCESS_KEY and BASIS_STORAGE_S3_SECRET_KEY"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if "*" in self.cors_origins:
             raise ValueError(
@@ -193,6 +218,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'basis.sqlite3').resolve()}"
+
+    @property
+    def resolved_storage_backend(self) -> Literal["local", "s3"]:
+        if self.storage_backend == "auto":
+            return "s3" if self.storage_s3_endpoint else "local"
+        return self.storage_backend
 
     @property
     def is_https(self) -> bool:

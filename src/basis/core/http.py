@@ -1,4 +1,4 @@
-"""Error translation (one JSON shape everywhere) and the ops endpoints."""
+"""Error translation (one JSON shape everywhere), the ops endpoints and the signed file route."""
 
 from __future__ import annotations
 
@@ -6,20 +6,22 @@ import email.message
 import functools
 import json
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from basis import __version__
-from basis.core.errors import BasisError
+from basis.core.errors import BadRequest, BasisError, NotFound
 from basis.core.logging import get_logger
+from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
 
 log = get_logger("basis.http")
 T = TypeVar("T")
@@ -213,5 +215,73 @@ def ops_router() -> APIRouter:
                     401, "Metrics token required", headers={"WWW-Authenticate": "Bearer"}
                 )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+# ------------------------------------------------------------------ signed file links (local)
+# Local storage's presigned URLs land here. Public: the token in the query string is the only
+# credential, checked before anything else. With S3 storage the links point at the bucket
+# and this route finds nothing.
+
+_INLINE_TYPES = ("image/", "audio/", "video/", "application/pdf", "text/plain")
+
+
+LinkToken = Annotated[str, Query(min_length=1, max_length=4096, description="The link's signature")]
+
+
+class FileUpload(BaseModel):
+    key: str
+    size: int
+    content_type: str
+
+
+def _local_storage(request: Request) -> LocalStorage:
+    storage = request.app.state.infra.storage
+    if not isinstance(storage, LocalStorage):
+        raise NotFound("Not Found")
+    return storage
+
+
+def files_router() -> APIRouter:
+    router = APIRouter(tags=["files"])
+    refusals: dict[int | str, dict[str, Any]] = {403: {"description": "a forged, expired or other link"}}
+
+    @router.get(URL_PATH + "{key:path}", response_class=Response, responses={**refusals, 404: {}})
+    async def download_file(request: Request, key: str, token: LinkToken) -> Response:
+        storage = _local_storage(request)
+        storage.verify("get", key, token)
+        info = await storage.head(key)
+        if info is None:
+            raise NotFound(f"No stored file {key!r}", code="not_found")
+        inline = info.content_type.startswith(_INLINE_TYPES)
+        return FileResponse(
+            storage.path_of(key),
+            media_type=info.content_type,
+            content_disposition_type="inline" if inline else "attachment",
+            filename=key.rsplit("/", 1)[-1],
+            headers={"Cache-Control": "private, max-age=60"},
+        )
+
+    @router.put(
+        URL_PATH + "{key:path}",
+        responses={**refusals, 413: {"description": "more bytes than the link allows"},
+                   415: {"description": "not the link's content type"}},
+    )
+    async def upload_file(request: Request, key: str, token: LinkToken) -> FileUpload:
+        storage = _local_storage(request)
+        grant = storage.verify("put", key, token)
+        assert grant.content_type is not None and grant.max_bytes is not None
+        sent_type = request.headers.get("content-type", "").strip().lower()
+        if sent_type != grant.content_type:
+            raise UnsupportedMediaType(f"This link uploads {grant.content_type} only")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > grant.max_bytes):
+            raise PayloadTooLarge(f"This link uploads at most {grant.max_bytes} bytes")
+        try:
+            info = await storage.put_stream(key, request.stream(), grant.content_type, grant.max_bytes)
+        except ClientDisconnect:  # nothing was kept; an answer nobody reads, not an error in the log
+            raise BadRequest("The upload was interrupted", code="upload_interrupted") from None
+        return FileUpload(key=info.key, size=info.size, content_type=info.content_type)
 
     return router

@@ -77,11 +77,22 @@ class EdgeMiddleware:
     frame-ancestors, HSTS over HTTPS; TRACE refused), 413 for bodies over the limit whether
     announced or streamed, and 422 for NUL characters in the URL or in JSON and form bodies."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, https: bool, admin_prefix: str = "/admin") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        https: bool,
+        admin_prefix: str = "/admin",
+        own_body_limit: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """``own_body_limit``: (method, path prefix) pairs whose route limits its body itself
+        (signed uploads), exempt from ``max_bytes`` and the NUL search."""
         self.app = app
         self.max_bytes = max_bytes
         self.https = https
         self.admin_prefix = admin_prefix
+        self.own_body_limit = own_body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -143,12 +154,13 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(scope, path, length)
+            exempt = any(scope["method"] == m and path.startswith(p) for m, p in self.own_body_limit)
+            refusal = self._refusal(scope, path, None if exempt else length)
             if refusal is not None:
                 for message in _json_response(*refusal):
                     await send_wrapper(message)
-            elif length is None and not chunked:
-                # No body: nothing to count or search.
+            elif exempt or (length is None and not chunked):
+                # No body, or one its route limits: nothing to count or search here.
                 await self.app(scope, receive, send_wrapper)
             else:
                 await self._with_body(scope, receive, send_wrapper, content_type, lambda: response_started)
