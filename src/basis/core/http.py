@@ -48,7 +48,10 @@ def code_for_status(status: int) -> str:
 
 async def _basis_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BasisError)
-    return JSONResponse(jsonable_encoder(exc.body()), status_code=exc.status_code, headers=exc.headers)
+    body = exc.body()
+    if type(body.get("detail")) is not str or len(body) != 2:
+        body = jsonable_encoder(body)  # a list of field errors, or extra members: make them JSON
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:

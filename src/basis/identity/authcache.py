@@ -26,7 +26,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +84,13 @@ class Version:
         """None when it cannot be known (then nothing cached may be trusted)."""
         if self._redis is not None:
             try:
-                return await self._redis.get(VERSION_KEY)
+                value = await self._redis.get(VERSION_KEY)
+                if value is None:
+                    # Lost with a Redis restart (or never set): start a new value that no earlier
+                    # one can equal, so nothing remembered before the loss is trusted.
+                    await self._redis.set(VERSION_KEY, uuid.uuid4().hex, nx=True)
+                    value = await self._redis.get(VERSION_KEY)
+                return value  # type: ignore[no-any-return]
             except (RedisError, OSError):
                 return None
         if self._stamp is not None:
@@ -100,7 +106,7 @@ class Version:
     async def bump(self) -> None:
         if self._redis is not None:
             try:
-                await self._redis.incr(VERSION_KEY)
+                await self._redis.set(VERSION_KEY, uuid.uuid4().hex)
             except (RedisError, OSError) as exc:
                 # Nobody can read the version either: every process asks the database meanwhile.
                 log.warning("auth version not bumped", error=str(exc))
@@ -118,9 +124,12 @@ class Version:
 
 
 class AuthCache:
-    def __init__(self, version: Version, *, ttl_seconds: float) -> None:
+    def __init__(
+        self, version: Version, *, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.version = version
         self._ttl = ttl_seconds
+        self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._generation = 0
         self._seen: bytes | int | None = None
@@ -145,7 +154,7 @@ class AuthCache:
         entry = self._entries.get(sid)
         if entry is None or entry.user_id != user_id:
             return None, (generation, version)
-        if entry.expires <= time.monotonic():
+        if entry.expires <= self._clock():
             del self._entries[sid]
             return None, (generation, version)
         return entry.values, None
@@ -158,7 +167,7 @@ class AuthCache:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[sid] = _Entry(values["id"], values, time.monotonic() + self._ttl)
+        self._entries[sid] = _Entry(values["id"], values, self._clock() + self._ttl)
 
     def invalidate(self, *, users: Iterable[int] = (), sids: Iterable[str] = ()) -> None:
         self._generation += 1
