@@ -185,7 +185,8 @@ async def login(
     ip: ClientIP,
 ) -> LoginOut:
     """The original's login: ``{username, password}`` (a username or an email) -> a bearer token."""
-    from basis.identity.service import Meta, authenticate_login
+    from basis.identity.events import Meta
+    from basis.identity.login import authenticate_login
 
     issued = await authenticate_login(
         session=session,
