@@ -42,6 +42,7 @@ async def get_user_by_identifier(session: AsyncSession, identifier: str) -> User
 async def ensure_unique(
     session: AsyncSession, *, email: str | None, username: str | None, exclude_id: int | None = None
 ) -> None:
+    """Emails and usernames share one namespace: either may be typed as the login name."""
     conditions = []
     if email:
         conditions += [User.email == email.lower(), User.username_key == email.lower()]
@@ -61,6 +62,7 @@ def account_exists() -> Conflict:
 
 
 def check_password_context(password: str, *, email: str | None, username: str | None, field: str) -> None:
+    """The password policy with the account's own names as context; a 422 on ``field``."""
     problem = policy_problem(password, context=(email, username))
     if problem:
         raise Unprocessable(
@@ -107,6 +109,7 @@ async def new_user(
 
 
 async def commit_unique(session: AsyncSession) -> None:
+    # A concurrent request may take the same name between the check and the commit.
     try:
         await session.commit()
     except IntegrityError:
