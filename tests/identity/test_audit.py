@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from basis.identity.events import EVENT_TYPES
 from basis.identity.models import AuthEvent, PasswordResetToken
-from basis.identity.service import EVENT_TYPES
 from tests.fixtures.auth import MakeUser
 from tests.identity.helpers import OTHER_PASSWORD, PASSWORD, bearer, login, register
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from basis.identity import cli
-from basis.identity.service import WeakPassword
+from basis.identity.users import WeakPassword
 from basis.settings import Settings
 from tests.fixtures.auth import MakeUser
 from tests.identity.helpers import PASSWORD, login

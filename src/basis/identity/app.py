@@ -8,7 +8,7 @@ from basis.core.apps import AppSpec
 from basis.identity import authcache, passwords
 from basis.identity.admin import IDENTITY_VIEWS, bind_admin
 from basis.identity.router import auth_router, public_router, users_router
-from basis.identity.service import bootstrap_admin
+from basis.identity.users import bootstrap_admin
 
 
 async def _bootstrap_first_admin(app: FastAPI) -> None:

@@ -24,7 +24,7 @@ from basis.core.errors import BasisError
 from basis.core.kv import build_kv
 from basis.core.ratelimit import RateLimiter
 from basis.core.realtime import RedisHub
-from basis.identity import authcache, service
+from basis.identity import authcache, events, users
 from basis.identity.models import ROLES, User
 from basis.settings import Settings
 
@@ -85,7 +85,7 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def _find(session: AsyncSession, identifier: str) -> User:
-    user = await service.get_user_by_identifier(session, identifier)
+    user = await users.get_user_by_identifier(session, identifier)
     if user is None and identifier.isdigit():
         user = await session.get(User, int(identifier))
     if user is None:
@@ -105,7 +105,7 @@ async def create_admin(
         raise CommandError("give --email or --username")
     async with _database(settings) as db, db.sessionmaker() as session:
         try:
-            return await service.create_admin(
+            return await users.create_admin(
                 session=session,
                 settings=settings,
                 email=email,
@@ -113,7 +113,7 @@ async def create_admin(
                 username=username,
                 full_name=full_name,
             )
-        except service.WeakPassword as exc:
+        except users.WeakPassword as exc:
             raise CommandError(f"password refused: {exc}") from None
         except ValidationError as exc:
             raise CommandError("; ".join(e["msg"] for e in exc.errors())) from None
@@ -147,7 +147,7 @@ async def _change(
                     infra=infra,
                     user=user,
                     actor=None,
-                    meta=service.Meta(ip="cli"),
+                    meta=events.Meta(ip="cli"),
                     **kwargs,
                 )
             except BasisError as exc:
@@ -159,11 +159,11 @@ async def _change(
 async def set_role(settings: Settings, *, identifier: str, role: str) -> User:
     if role not in ROLES:
         raise CommandError(f"role must be one of {', '.join(ROLES)}")
-    return await _change(settings, identifier, service.set_role, role=role)
+    return await _change(settings, identifier, users.set_role, role=role)
 
 
 async def deactivate(settings: Settings, *, identifier: str) -> User:
-    return await _change(settings, identifier, service.deactivate_user)
+    return await _change(settings, identifier, users.deactivate_user)
 
 
 # --------------------------------------------------------------------------- the shell
@@ -225,10 +225,10 @@ def list_command(
     ] = None,
 ) -> None:
     """List accounts: id, email, username, role, state."""
-    users = _run(list_users(_settings(), role=role, active=active))
-    for user in users:
+    found = _run(list_users(_settings(), role=role, active=active))
+    for user in found:
         typer.echo(_describe(user))
-    if not users:
+    if not found:
         typer.echo("no users", err=True)
 
 

@@ -10,8 +10,8 @@ from starlette.requests import HTTPConnection
 
 from basis.core.deps import ClientIP, SessionDep
 from basis.core.errors import Forbidden, NotFound
+from basis.identity.events import Meta
 from basis.identity.models import User
-from basis.identity.service import Meta
 from basis.settings import Settings
 
 COOKIE_PATH = "/auth"

@@ -1,4 +1,4 @@
-"""/auth and /users: thin handlers over the identity service."""
+"""/auth and /users: thin handlers over the identity services."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.errors import NotFound, Unauthorized
 from basis.core.pagination import Offset
 from basis.core.time import ensure_utc
-from basis.identity import service
+from basis.identity import events, profile, reset, sessions, users
 from basis.identity.dependencies import (
     COOKIE_PATH,
     RequestMeta,
@@ -25,6 +25,7 @@ from basis.identity.dependencies import (
 )
 from basis.identity.deps import AdminUser, CurrentClaims, CurrentUser, authenticate_token
 from basis.identity.exceptions import UnsupportedMediaType
+from basis.identity.login import authenticate_login
 from basis.identity.schemas import (
     AuthEventPublic,
     DetailResponse,
@@ -151,7 +152,7 @@ def _clear_refresh_cookie(response: Response, settings: Settings) -> None:
 
 
 def _token_response(
-    issued: service.IssuedSession,
+    issued: sessions.IssuedSession,
     settings: Settings,
     *,
     status_code: int = 200,
@@ -193,7 +194,7 @@ async def register(
     meta: RequestMeta,
 ) -> JSONResponse:
     check_origin(request, settings)
-    issued = await service.register(session=session, settings=settings, infra=infra, data=data, meta=meta)
+    issued = await profile.register(session=session, settings=settings, infra=infra, data=data, meta=meta)
     native = data.client == "native"
     return _token_response(issued, settings, status_code=201, body_refresh=native, cookie=True)
 
@@ -209,8 +210,8 @@ async def login(
 ) -> JSONResponse:
     check_origin(request, settings)
     data: LoginRequest = await _read_body(request, LoginRequest, allow_form=True)
-    meta = service.Meta(ip=meta.ip, user_agent=meta.user_agent, device=data.device)
-    issued = await service.authenticate_login(
+    meta = events.Meta(ip=meta.ip, user_agent=meta.user_agent, device=data.device)
+    issued = await authenticate_login(
         session=session,
         settings=settings,
         infra=infra,
@@ -241,7 +242,7 @@ async def refresh(
 ) -> JSONResponse:
     data: RefreshRequest = await _read_body(request, RefreshRequest, allow_form=False, allow_empty=True)
     if data.refresh_token:
-        issued = await service.refresh_session(
+        issued = await sessions.refresh_session(
             session=session, settings=settings, infra=infra, raw_token=data.refresh_token, meta=meta
         )
         return _token_response(issued, settings, body_refresh=True, cookie=False, with_user=False)
@@ -251,7 +252,7 @@ async def refresh(
     # Checked before the cookie is looked at, so a refused cross-site call does not use it up.
     check_origin(request, settings)
     try:
-        issued = await service.refresh_session(
+        issued = await sessions.refresh_session(
             session=session, settings=settings, infra=infra, raw_token=cookie, meta=meta
         )
     except Unauthorized as exc:
@@ -274,9 +275,9 @@ async def logout(
     cookie = request.cookies.get(refresh_cookie_name(settings))
     if cookie:
         check_origin(request, settings)
-        row = await service.family_of_refresh_token(session, cookie)
+        row = await sessions.family_of_refresh_token(session, cookie)
         if row is not None:
-            await service.logout(
+            await sessions.logout(
                 session=session,
                 settings=settings,
                 infra=infra,
@@ -290,7 +291,7 @@ async def logout(
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Not authenticated")
         user, claims = await authenticate_token(request, session, token.strip())
-        await service.logout(
+        await sessions.logout(
             session=session, settings=settings, infra=infra, user_id=user.id, sid=claims.sid, meta=meta
         )
     response = JSONResponse({"detail": "Logged out"}, headers=NO_STORE)
@@ -302,10 +303,10 @@ async def logout(
 async def password_reset_request(
     data: ResetRequest, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
 ) -> DetailResponse:
-    await service.request_password_reset(
+    await reset.request_password_reset(
         session=session, settings=settings, infra=infra, email=data.email, meta=meta
     )
-    return DetailResponse(detail=service.RESET_ACCEPTED)
+    return DetailResponse(detail=reset.RESET_ACCEPTED)
 
 
 @public_router.post(
@@ -316,7 +317,7 @@ async def password_reset_request(
 async def password_reset_confirm(
     data: ResetConfirm, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
 ) -> DetailResponse:
-    await service.confirm_password_reset(
+    await reset.confirm_password_reset(
         session=session,
         settings=settings,
         infra=infra,
@@ -344,7 +345,7 @@ async def update_me(
     infra: InfraDep,
     meta: RequestMeta,
 ) -> UserPublic:
-    user = await service.update_me(
+    user = await profile.update_me(
         session=session, settings=settings, infra=infra, user=user, data=data, meta=meta
     )
     return UserPublic.model_validate(user)
@@ -359,7 +360,7 @@ async def logout_all(
     infra: InfraDep,
     meta: RequestMeta,
 ) -> JSONResponse:
-    count = await service.logout_all(
+    count = await sessions.logout_all(
         session=session, settings=settings, infra=infra, user=user, sid=claims.sid, meta=meta
     )
     response = JSONResponse({"detail": f"Logged out of {count} session(s)"}, headers=NO_STORE)
@@ -369,7 +370,7 @@ async def logout_all(
 
 @auth_router.get("/sessions", response_model=list[SessionPublic])
 async def list_sessions(user: CurrentUser, claims: CurrentClaims, session: SessionDep) -> list[SessionPublic]:
-    rows = await service.list_sessions(session=session, user=user)
+    rows = await sessions.list_sessions(session=session, user=user)
     return [
         SessionPublic(
             id=row.family_id,
@@ -397,7 +398,7 @@ async def revoke_session(
     if (
         len(session_id) > 64
         or "\x00" in session_id
-        or not await service.revoke_session(
+        or not await sessions.revoke_session(
             session=session, settings=settings, infra=infra, user=user, sid=session_id, meta=meta, actor=user
         )
     ):
@@ -417,7 +418,7 @@ async def change_password(
     infra: InfraDep,
     meta: RequestMeta,
 ) -> DetailResponse:
-    await service.change_password(
+    await profile.change_password(
         session=session,
         settings=settings,
         infra=infra,
@@ -442,7 +443,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> Page[AuthEventPublic]:
-    items, total = await service.list_events(
+    items, total = await events.list_events(
         session=session,
         limit=limit,
         offset=offset,
@@ -464,7 +465,7 @@ async def count_events(
     since: Annotated[dt.datetime | None, Query(alias="from")] = None,
     until: Annotated[dt.datetime | None, Query(alias="to")] = None,
 ) -> dict[str, int]:
-    return await service.count_events(
+    return await events.count_events(
         session=session,
         since=ensure_utc(since) if since else None,
         until=ensure_utc(until) if until else None,
@@ -484,7 +485,7 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> Page[UserAdminPublic]:
-    items, total = await service.list_users(
+    items, total = await users.list_users(
         session=session, role=role, is_active=is_active, q=q, limit=limit, offset=offset
     )
     return Page[UserAdminPublic](
@@ -498,7 +499,7 @@ async def list_users(
 async def create_user(
     data: UserCreate, admin: AdminUser, session: SessionDep, settings: SettingsDep, meta: RequestMeta
 ) -> UserAdminPublic:
-    user = await service.create_user(session=session, settings=settings, data=data, actor=admin, meta=meta)
+    user = await users.create_user(session=session, settings=settings, data=data, actor=admin, meta=meta)
     return UserAdminPublic.model_validate(user)
 
 
@@ -521,7 +522,7 @@ async def update_user(
     infra: InfraDep,
     meta: RequestMeta,
 ) -> UserAdminPublic:
-    user = await service.update_user(
+    user = await users.update_user(
         session=session, settings=settings, infra=infra, user=user, data=data, actor=admin, meta=meta
     )
     return UserAdminPublic.model_validate(user)

@@ -74,7 +74,7 @@ async def test_admin_panel_views(tt: TT) -> None:
     assert "Irena Inside" in who.text and "Lech Left" not in who.text
     terminals = await tt.client.get("/admin/terminal/list")
     assert terminals.status_code == 200 and "Panel door" in terminals.text
-    from basis.apps.timetracker.service import hash_key
+    from basis.apps.timetracker.keys import hash_key
 
     assert hash_key(key) not in terminals.text
     for path in (

@@ -13,8 +13,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import engine
+from basis.apps.timetracker.keys import hash_key, new_terminal_key
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
-from basis.apps.timetracker.service import hash_key, max_shift, new_terminal_key
+from basis.apps.timetracker.policy import max_shift
 from basis.core.time import local_date, utcnow, wall_clock_to_utc
 from basis.settings import Settings
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
-from basis.apps.timetracker.service import employee_for_user
+from basis.apps.timetracker.queries import employee_for_user
 from basis.apps.timetracker.terminal import Pipeline, TerminalCtx, authenticate
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.errors import BasisError

@@ -55,8 +55,9 @@ from sqlalchemy.types import TypeEngine
 from basis.apps.timetracker import engine
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Terminal
+from basis.apps.timetracker.policy import max_shift
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
-from basis.apps.timetracker.service import PENDING_ID, max_shift
+from basis.apps.timetracker.timeline import PENDING_ID
 from basis.core.db import Database, driver_sql, is_lock_timeout, is_transient, retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.logging import get_logger

@@ -1,83 +1,40 @@
-"""HTTP for TimeTracker: the terminal protocol (X-Terminal-Key), the staff API (Bearer), the
-/api/login alias and the live scan feed. Thin: every rule is in a service module."""
+"""HTTP for TimeTracker's devices and screens: the terminal protocol (X-Terminal-Key), the
+/api/login alias and the live scan feed. The staff API (Bearer) is in ``staff_router``,
+``reports_router``, ``schedules_router``, ``terminals_router`` and ``audit_router``. Thin: every
+rule is in a service module."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Body, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker import exports, service, stats, terminal
-from basis.apps.timetracker.dependencies import (
-    CurrentTerminal,
-    EmployeeDep,
-    EventDep,
-    OwnEmployeeScope,
-    ReadableEmployee,
-    ReadableEvent,
-    ScheduleDep,
-    TerminalDep,
-    scan_pipeline,
-)
-from basis.apps.timetracker.models import Employee, Schedule
+from basis.apps.timetracker import terminal
+from basis.apps.timetracker.dependencies import CurrentTerminal, scan_pipeline
 from basis.apps.timetracker.schemas import (
-    NO_CONTROL,
-    AuditPublic,
     BatchIn,
     BatchOut,
     ChallengeIn,
     ChallengeOut,
-    DailyStats,
-    EmployeeCreate,
-    EmployeePublic,
-    EmployeeUpdate,
-    EventDelete,
-    EventPatch,
-    EventPublic,
     FirstScanIn,
     FirstScanOut,
     HeartbeatOut,
-    IntervalStats,
-    KeyPublic,
     LoginIn,
     LoginOut,
-    ManualEventIn,
-    Page,
     ScanIn,
     ScanResult,
-    ScheduleBulkIn,
-    ScheduleBulkOut,
-    ScheduleList,
-    SchedulePublic,
     SecureScanIn,
-    SummaryOut,
-    TerminalCreate,
-    TerminalKeyOut,
-    TerminalPublic,
-    TerminalUpdate,
-    TerminalWithKey,
 )
 from basis.core.deps import ClientIP, InfraDep, SessionDep, SettingsDep
-from basis.core.errors import Unprocessable
 from basis.core.http import documented_body, json_response, read_json_body
-from basis.core.pagination import Limit, Offset
 from basis.core.realtime.sockets import serve_socket
-from basis.identity.deps import AdminUser, OperatorUser
 from basis.identity.sockets import AccessGuard
-from basis.settings import Settings
 
 terminal_router = APIRouter(prefix="/api", tags=["timetracker: terminals"])
 public_router = APIRouter(prefix="/api", tags=["timetracker"])
-router = APIRouter(prefix="/api", tags=["timetracker"])
-
-IdParam = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
-DateParam = Annotated[dt.date | None, Query()]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "unknown_terminal"},
@@ -186,7 +143,8 @@ async def login(
     ip: ClientIP,
 ) -> LoginOut:
     """The original's login: ``{username, password}`` (a username or an email) -> a bearer token."""
-    from basis.identity.service import Meta, authenticate_login
+    from basis.identity.events import Meta
+    from basis.identity.login import authenticate_login
 
     issued = await authenticate_login(
         session=session,
@@ -224,408 +182,3 @@ async def ws_scans(websocket: WebSocket) -> None:
         topics=[terminal.SCAN_TOPIC],
         allow_query_token=True,
     )
-
-
-# ---------------------------------------------------------------------------- employees
-
-
-def employee_public(employee: Employee, settings: Settings) -> EmployeePublic:
-    return EmployeePublic(
-        id=employee.id,
-        full_name=employee.full_name,
-        nfc_uid=employee.nfc_uid,
-        position=employee.position,
-        department=employee.department,
-        comment=employee.comment,
-        is_active=employee.is_active,
-        timezone=employee.timezone or settings.timezone,
-        timezone_is_default=employee.timezone is None,
-        key_status=employee.key_status,
-        user_id=employee.user_id,
-        created_at=employee.created_at,
-        updated_at=employee.updated_at,
-    )
-
-
-@router.get("/employees", response_model=Page[EmployeePublic])
-@router.get("/employees/", response_model=Page[EmployeePublic], include_in_schema=False)
-async def list_employees(
-    _: OperatorUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    q: str | None = Query(None, max_length=200, pattern=NO_CONTROL),
-    department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
-    is_active: bool | None = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[EmployeePublic]:
-    rows, total = await service.list_employees(
-        session=session, q=q, department=department, is_active=is_active, limit=limit, offset=offset
-    )
-    return Page(items=[employee_public(e, settings) for e in rows], total=total, limit=limit, offset=offset)
-
-
-@router.post("/employees", status_code=201, response_model=EmployeePublic)
-@router.post("/employees/", status_code=201, response_model=EmployeePublic, include_in_schema=False)
-async def create_employee(
-    data: EmployeeCreate, actor: AdminUser, session: SessionDep, settings: SettingsDep
-) -> EmployeePublic:
-    employee = await service.create_employee(session=session, data=data, actor=actor)
-    return employee_public(employee, settings)
-
-
-@router.get("/employees/{employee_id}", response_model=EmployeePublic)
-@router.get("/employees/{employee_id}/", response_model=EmployeePublic, include_in_schema=False)
-async def get_employee(employee: EmployeeDep, _: OperatorUser, settings: SettingsDep) -> EmployeePublic:
-    return employee_public(employee, settings)
-
-
-@router.patch("/employees/{employee_id}", response_model=EmployeePublic)
-@router.patch("/employees/{employee_id}/", response_model=EmployeePublic, include_in_schema=False)
-async def update_employee(
-    employee: EmployeeDep, data: EmployeeUpdate, actor: AdminUser, session: SessionDep, settings: SettingsDep
-) -> EmployeePublic:
-    employee = await service.update_employee(session=session, employee=employee, data=data, actor=actor)
-    return employee_public(employee, settings)
-
-
-def key_public(employee: Employee) -> KeyPublic:
-    return KeyPublic(
-        employee_id=employee.id,
-        key_status=employee.key_status,
-        public_key_b64=employee.public_key,
-        fingerprint_sha256=service.key_fingerprint(employee.public_key),
-        submitted_at=employee.key_submitted_at,
-    )
-
-
-@router.get("/employees/{employee_id}/key", response_model=KeyPublic)
-async def get_employee_key(employee: EmployeeDep, _: AdminUser) -> KeyPublic:
-    return key_public(employee)
-
-
-@router.post("/employees/{employee_id}/key/approve", response_model=KeyPublic)
-async def approve_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
-    return key_public(await service.approve_key(session=session, employee=employee, actor=actor))
-
-
-@router.post("/employees/{employee_id}/key/revoke", response_model=KeyPublic)
-async def revoke_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
-    return key_public(await service.revoke_key(session=session, employee=employee, actor=actor))
-
-
-# ------------------------------------------------------------------------------- events
-
-
-@router.get("/events", response_model=Page[EventPublic])
-@router.get("/events/", response_model=Page[EventPublic], include_in_schema=False)
-async def list_events(
-    scope: OwnEmployeeScope,
-    session: SessionDep,
-    settings: SettingsDep,
-    employee_id: IdParam = None,
-    terminal_id: IdParam = None,
-    since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL)] = None,
-    direction: str | None = Query(None, max_length=10, pattern=NO_CONTROL),
-    is_manual: bool | None = None,
-    include_deleted: bool = False,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[EventPublic]:
-    if scope is not None:
-        if employee_id is not None and employee_id != scope:
-            raise exc.not_your_employee()
-        employee_id = scope
-    zone = settings.timezone
-    if employee_id is not None and (since or until):
-        employee = await session.get(Employee, employee_id)
-        if employee is not None:
-            zone = service.zone_of(employee, settings)
-    query = service.events_query(
-        employee_id=employee_id,
-        terminal_id=terminal_id,
-        since=service.parse_bound(since, zone, upper=False) if since else None,
-        until=service.parse_bound(until, zone, upper=True) if until else None,
-        direction=service.normalise_direction(direction),
-        is_manual=is_manual,
-        include_deleted=include_deleted,
-    )
-    rows, total = await service.list_events(session=session, query=query, limit=limit, offset=offset)
-    return Page(items=[EventPublic.model_validate(e) for e in rows], total=total, limit=limit, offset=offset)
-
-
-@router.post("/events/manual", status_code=201, response_model=EventPublic)
-async def create_manual_event(
-    data: ManualEventIn, actor: OperatorUser, session: SessionDep, settings: SettingsDep
-) -> EventPublic:
-    event = await service.create_manual_event(session=session, data=data, actor=actor, settings=settings)
-    return EventPublic.model_validate(event)
-
-
-@router.get("/events/{event_id}", response_model=EventPublic)
-async def get_event(event: ReadableEvent) -> EventPublic:
-    return EventPublic.model_validate(event)
-
-
-@router.patch("/events/{event_id}", response_model=EventPublic)
-async def correct_event(
-    event: EventDep, data: EventPatch, actor: OperatorUser, session: SessionDep, settings: SettingsDep
-) -> EventPublic:
-    event = await service.correct_event(
-        session=session, event=event, data=data, actor=actor, settings=settings
-    )
-    return EventPublic.model_validate(event)
-
-
-@router.delete("/events/{event_id}", response_model=EventPublic)
-async def delete_event(
-    event: EventDep,
-    actor: OperatorUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    request: Request,
-    reason: str | None = Query(None, max_length=500, pattern=NO_CONTROL),
-) -> EventPublic:
-    body_reason = None
-    if await request.body():
-        try:
-            body_reason = EventDelete.model_validate_json(await request.body()).reason
-        except ValidationError as error:
-            raise Unprocessable(
-                error.errors(include_url=False, include_context=False), code="validation_error"
-            ) from None
-    text = (body_reason or reason or "").strip()
-    if not text:
-        raise exc.reason_required()
-    event = await service.delete_event(
-        session=session, event=event, reason=text, actor=actor, settings=settings
-    )
-    return EventPublic.model_validate(event)
-
-
-# -------------------------------------------------------------------------------- stats
-
-
-def _range(
-    from_date: dt.date | None,
-    date_from: dt.date | None,
-    to_date: dt.date | None,
-    date_to: dt.date | None,
-    zone: str,
-) -> stats.Range:
-    return stats.resolve_range(from_date or date_from, to_date or date_to, zone)
-
-
-async def requested_dates(
-    from_date: DateParam = None,
-    to_date: DateParam = None,
-    date_from: DateParam = None,
-    date_to: DateParam = None,
-) -> tuple[dt.date | None, dt.date | None]:
-    """The asked-for range; ``from_date``/``to_date`` and ``date_from``/``date_to`` are aliases."""
-    return from_date or date_from, to_date or date_to
-
-
-RequestedDates = Annotated[tuple[dt.date | None, dt.date | None], Depends(requested_dates)]
-
-
-@router.get("/stats/employee/{employee_id}", response_model=IntervalStats)
-async def employee_stats(
-    employee: ReadableEmployee, session: SessionDep, settings: SettingsDep, dates: RequestedDates
-) -> IntervalStats:
-    rng = stats.resolve_range(*dates, service.zone_of(employee, settings))
-    return await stats.employee_intervals(session, employee=employee, rng=rng, settings=settings)
-
-
-@router.get("/stats/employee/{employee_id}/daily", response_model=DailyStats)
-async def employee_daily_stats(
-    employee: ReadableEmployee, session: SessionDep, settings: SettingsDep, dates: RequestedDates
-) -> DailyStats:
-    zone = service.zone_of(employee, settings)
-    rng = stats.resolve_range(*dates, zone)
-    report = await stats.employee_report(session, employee=employee, rng=rng, settings=settings)
-    return stats.daily_stats(employee.id, zone, report)
-
-
-async def summary_rows(
-    session: SessionDep,
-    settings: SettingsDep,
-    from_date: DateParam = None,
-    to_date: DateParam = None,
-    date_from: DateParam = None,
-    date_to: DateParam = None,
-    department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
-    employee_id: IdParam = None,
-) -> tuple[stats.Range, list[Any]]:
-    """The payroll summary's query parameters, shared by the JSON view and both exports."""
-    rng = _range(from_date, date_from, to_date, date_to, settings.timezone)
-    rows = await stats.summary(
-        session, rng=rng, settings=settings, department=department, employee_id=employee_id
-    )
-    return rng, rows
-
-
-SummaryRows = Annotated[tuple[stats.Range, list[Any]], Depends(summary_rows)]
-
-
-def _attachment(content: bytes, media_type: str, rng: stats.Range, extension: str) -> Response:
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{exports.filename(rng, extension)}"'},
-    )
-
-
-@router.get("/stats/summary", response_model=SummaryOut)
-async def stats_summary(_: OperatorUser, summary: SummaryRows) -> SummaryOut:
-    rng, rows = summary
-    return SummaryOut(from_date=rng.from_date, to_date=rng.to_date, items=rows)
-
-
-@router.get(
-    "/export/worktime.csv",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "The summary as CSV (';', UTF-8 BOM)"}},
-)
-async def export_csv(_: OperatorUser, summary: SummaryRows) -> Response:
-    rng, rows = summary
-    return _attachment(exports.to_csv(rows), exports.CSV_MEDIA_TYPE, rng, "csv")
-
-
-@router.get(
-    "/export/worktime.xlsx",
-    response_class=Response,
-    responses={200: {"content": {exports.XLSX_MEDIA_TYPE: {}}, "description": "The summary as XLSX"}},
-)
-async def export_xlsx(_: OperatorUser, summary: SummaryRows) -> Response:
-    rng, rows = summary
-    content = await asyncio.to_thread(exports.to_xlsx, rows, rng)
-    return _attachment(content, exports.XLSX_MEDIA_TYPE, rng, "xlsx")
-
-
-# ---------------------------------------------------------------------------- schedules
-
-
-def schedule_public(row: Schedule) -> SchedulePublic:
-    start = row.start.strftime("%H:%M") if row.start is not None else None
-    end = row.end.strftime("%H:%M") if row.end is not None else None
-    return SchedulePublic(
-        id=row.id,
-        employee_id=row.employee_id,
-        day=row.day,
-        start=start,
-        end=end,
-        start_hhmm=start,
-        end_hhmm=end,
-        code=row.code,
-        label=row.label or service.CODE_LABELS.get(row.code),
-        overnight=row.start is not None and row.end is not None and row.end <= row.start,
-    )
-
-
-@router.get("/schedules", response_model=ScheduleList)
-@router.get("/schedules/", response_model=ScheduleList, include_in_schema=False)
-@router.get("/schedule", response_model=ScheduleList, include_in_schema=False)
-async def list_schedules(
-    _: OperatorUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    from_date: DateParam = None,
-    to_date: DateParam = None,
-    date_from: DateParam = None,
-    date_to: DateParam = None,
-    employee_id: IdParam = None,
-) -> ScheduleList:
-    rng = _range(from_date, date_from, to_date, date_to, settings.timezone)
-    rows = await service.list_schedules(
-        session=session, from_date=rng.from_date, to_date=rng.to_date, employee_id=employee_id
-    )
-    return ScheduleList(
-        date_from=rng.from_date, date_to=rng.to_date, items=[schedule_public(r) for r in rows]
-    )
-
-
-@router.post("/schedules", response_model=ScheduleBulkOut)
-@router.post("/schedules/", response_model=ScheduleBulkOut, include_in_schema=False)
-@router.post("/schedule", response_model=ScheduleBulkOut, include_in_schema=False)
-async def save_schedules(data: ScheduleBulkIn, actor: OperatorUser, session: SessionDep) -> ScheduleBulkOut:
-    saved, deleted, errors = await service.upsert_schedule_cells(
-        session=session, cells=data.cells, actor=actor
-    )
-    return ScheduleBulkOut(
-        saved=saved, deleted=deleted, errors=errors, success=saved + deleted, failed=len(errors)
-    )
-
-
-@router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
-async def delete_schedule(schedule: ScheduleDep, actor: OperatorUser, session: SessionDep) -> Response:
-    await service.delete_schedule(session=session, schedule=schedule, actor=actor)
-    return Response(status_code=204)
-
-
-# ---------------------------------------------------------------------------- terminals
-
-
-@router.get("/terminals", response_model=Page[TerminalPublic])
-@router.get("/terminals/", response_model=Page[TerminalPublic], include_in_schema=False)
-async def list_terminals(
-    _: AdminUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0
-) -> Page[TerminalPublic]:
-    rows, total = await service.list_terminals(session=session, limit=limit, offset=offset)
-    return Page(
-        items=[TerminalPublic.model_validate(t) for t in rows], total=total, limit=limit, offset=offset
-    )
-
-
-@router.post("/terminals", status_code=201, response_model=TerminalWithKey)
-@router.post("/terminals/", status_code=201, response_model=TerminalWithKey, include_in_schema=False)
-async def create_terminal(data: TerminalCreate, actor: AdminUser, session: SessionDep) -> TerminalWithKey:
-    created, key = await service.create_terminal(session=session, data=data, actor=actor)
-    return TerminalWithKey(**TerminalPublic.model_validate(created).model_dump(), api_key=key)
-
-
-@router.get("/terminals/{terminal_id}", response_model=TerminalPublic)
-async def get_terminal(item: TerminalDep, _: AdminUser) -> TerminalPublic:
-    return TerminalPublic.model_validate(item)
-
-
-@router.patch("/terminals/{terminal_id}", response_model=TerminalPublic)
-async def update_terminal(
-    item: TerminalDep, data: TerminalUpdate, actor: AdminUser, session: SessionDep
-) -> TerminalPublic:
-    updated = await service.update_terminal(session=session, terminal=item, data=data, actor=actor)
-    return TerminalPublic.model_validate(updated)
-
-
-@router.post("/terminals/{terminal_id}/rotate-key", response_model=TerminalKeyOut)
-@router.post("/terminals/{terminal_id}/rotate_key", response_model=TerminalKeyOut, include_in_schema=False)
-async def rotate_terminal_key(item: TerminalDep, actor: AdminUser, session: SessionDep) -> TerminalKeyOut:
-    key = await service.rotate_terminal_key(session=session, terminal=item, actor=actor)
-    return TerminalKeyOut(id=item.id, name=item.name, api_key=key)
-
-
-# -------------------------------------------------------------------------------- audit
-
-
-@router.get("/audit", response_model=Page[AuditPublic])
-async def list_audit(
-    _: AdminUser,
-    session: SessionDep,
-    entity: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
-    entity_id: IdParam = None,
-    action: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
-    actor_id: IdParam = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[AuditPublic]:
-    rows, total = await service.list_audit(
-        session=session,
-        entity=entity,
-        entity_id=entity_id,
-        action=action,
-        actor_id=actor_id,
-        limit=limit,
-        offset=offset,
-    )
-    return Page(items=[AuditPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from basis.apps.timetracker import engine
 from basis.apps.timetracker.models import Employee, Event, Schedule
+from basis.apps.timetracker.policy import max_shift, policy, zone_name
 from basis.apps.timetracker.schemas import (
     AnomalyOut,
     DailyStats,
@@ -27,7 +28,6 @@ from basis.apps.timetracker.schemas import (
     SummaryRowOut,
     WeekOut,
 )
-from basis.apps.timetracker.service import max_shift, policy, zone_name
 from basis.core.db import plain_rows
 from basis.core.errors import Unprocessable
 from basis.core.time import get_zone, local_date, local_day_bounds, utcnow

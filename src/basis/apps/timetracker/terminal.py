@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.ingest import Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
+from basis.apps.timetracker.keys import b64decode_any, hash_key, parse_public_key
 from basis.apps.timetracker.models import Employee, Terminal
+from basis.apps.timetracker.parsing import normalise_direction, normalise_uid
 from basis.apps.timetracker.schemas import (
     BatchItemResult,
     ChallengeOut,
@@ -29,14 +31,7 @@ from basis.apps.timetracker.schemas import (
     ScanResult,
     SecureScanIn,
 )
-from basis.apps.timetracker.service import (
-    audit,
-    b64decode_any,
-    hash_key,
-    normalise_direction,
-    normalise_uid,
-    parse_public_key,
-)
+from basis.apps.timetracker.service import audit
 from basis.core.db import Database
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.infra import Infra

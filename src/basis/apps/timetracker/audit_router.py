@@ -1,0 +1,37 @@
+"""The audit log of staff changes (who changed which employee, event, schedule or terminal)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from basis.apps.timetracker import service
+from basis.apps.timetracker.params import IdParam
+from basis.apps.timetracker.schemas import NO_CONTROL, AuditPublic, Page
+from basis.core.deps import SessionDep
+from basis.core.pagination import Limit, Offset
+from basis.identity.deps import AdminUser
+
+router = APIRouter(prefix="/api", tags=["timetracker"])
+
+
+@router.get("/audit", response_model=Page[AuditPublic])
+async def list_audit(
+    _: AdminUser,
+    session: SessionDep,
+    entity: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
+    entity_id: IdParam = None,
+    action: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
+    actor_id: IdParam = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[AuditPublic]:
+    rows, total = await service.list_audit(
+        session=session,
+        entity=entity,
+        entity_id=entity_id,
+        action=action,
+        actor_id=actor_id,
+        limit=limit,
+        offset=offset,
+    )
+    return Page(items=[AuditPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)

@@ -1,0 +1,212 @@
+"""The staff API over employees, their phone keys and their events (Bearer; operators read,
+admins change employees and keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+
+from basis.apps.timetracker import exceptions as exc
+from basis.apps.timetracker import queries, service
+from basis.apps.timetracker.dependencies import EmployeeDep, EventDep, OwnEmployeeScope, ReadableEvent
+from basis.apps.timetracker.keys import key_fingerprint
+from basis.apps.timetracker.models import Employee
+from basis.apps.timetracker.params import IdParam
+from basis.apps.timetracker.parsing import normalise_direction, parse_bound
+from basis.apps.timetracker.policy import zone_of
+from basis.apps.timetracker.schemas import (
+    NO_CONTROL,
+    EmployeeCreate,
+    EmployeePublic,
+    EmployeeUpdate,
+    EventDelete,
+    EventPatch,
+    EventPublic,
+    KeyPublic,
+    ManualEventIn,
+    Page,
+)
+from basis.core.deps import SessionDep, SettingsDep
+from basis.core.errors import Unprocessable
+from basis.core.pagination import Limit, Offset
+from basis.identity.deps import AdminUser, OperatorUser
+from basis.settings import Settings
+
+router = APIRouter(prefix="/api", tags=["timetracker"])
+
+
+def employee_public(employee: Employee, settings: Settings) -> EmployeePublic:
+    return EmployeePublic(
+        id=employee.id,
+        full_name=employee.full_name,
+        nfc_uid=employee.nfc_uid,
+        position=employee.position,
+        department=employee.department,
+        comment=employee.comment,
+        is_active=employee.is_active,
+        timezone=employee.timezone or settings.timezone,
+        timezone_is_default=employee.timezone is None,
+        key_status=employee.key_status,
+        user_id=employee.user_id,
+        created_at=employee.created_at,
+        updated_at=employee.updated_at,
+    )
+
+
+@router.get("/employees", response_model=Page[EmployeePublic])
+@router.get("/employees/", response_model=Page[EmployeePublic], include_in_schema=False)
+async def list_employees(
+    _: OperatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: str | None = Query(None, max_length=200, pattern=NO_CONTROL),
+    department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
+    is_active: bool | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[EmployeePublic]:
+    rows, total = await queries.list_employees(
+        session=session, q=q, department=department, is_active=is_active, limit=limit, offset=offset
+    )
+    return Page(items=[employee_public(e, settings) for e in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post("/employees", status_code=201, response_model=EmployeePublic)
+@router.post("/employees/", status_code=201, response_model=EmployeePublic, include_in_schema=False)
+async def create_employee(
+    data: EmployeeCreate, actor: AdminUser, session: SessionDep, settings: SettingsDep
+) -> EmployeePublic:
+    employee = await service.create_employee(session=session, data=data, actor=actor)
+    return employee_public(employee, settings)
+
+
+@router.get("/employees/{employee_id}", response_model=EmployeePublic)
+@router.get("/employees/{employee_id}/", response_model=EmployeePublic, include_in_schema=False)
+async def get_employee(employee: EmployeeDep, _: OperatorUser, settings: SettingsDep) -> EmployeePublic:
+    return employee_public(employee, settings)
+
+
+@router.patch("/employees/{employee_id}", response_model=EmployeePublic)
+@router.patch("/employees/{employee_id}/", response_model=EmployeePublic, include_in_schema=False)
+async def update_employee(
+    employee: EmployeeDep, data: EmployeeUpdate, actor: AdminUser, session: SessionDep, settings: SettingsDep
+) -> EmployeePublic:
+    employee = await service.update_employee(session=session, employee=employee, data=data, actor=actor)
+    return employee_public(employee, settings)
+
+
+def key_public(employee: Employee) -> KeyPublic:
+    return KeyPublic(
+        employee_id=employee.id,
+        key_status=employee.key_status,
+        public_key_b64=employee.public_key,
+        fingerprint_sha256=key_fingerprint(employee.public_key),
+        submitted_at=employee.key_submitted_at,
+    )
+
+
+@router.get("/employees/{employee_id}/key", response_model=KeyPublic)
+async def get_employee_key(employee: EmployeeDep, _: AdminUser) -> KeyPublic:
+    return key_public(employee)
+
+
+@router.post("/employees/{employee_id}/key/approve", response_model=KeyPublic)
+async def approve_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
+    return key_public(await service.approve_key(session=session, employee=employee, actor=actor))
+
+
+@router.post("/employees/{employee_id}/key/revoke", response_model=KeyPublic)
+async def revoke_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
+    return key_public(await service.revoke_key(session=session, employee=employee, actor=actor))
+
+
+# -------------------------------------------------------------------------------------- events
+
+
+@router.get("/events", response_model=Page[EventPublic])
+@router.get("/events/", response_model=Page[EventPublic], include_in_schema=False)
+async def list_events(
+    scope: OwnEmployeeScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    employee_id: IdParam = None,
+    terminal_id: IdParam = None,
+    since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL)] = None,
+    direction: str | None = Query(None, max_length=10, pattern=NO_CONTROL),
+    is_manual: bool | None = None,
+    include_deleted: bool = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[EventPublic]:
+    if scope is not None:
+        if employee_id is not None and employee_id != scope:
+            raise exc.not_your_employee()
+        employee_id = scope
+    zone = settings.timezone
+    if employee_id is not None and (since or until):
+        employee = await session.get(Employee, employee_id)
+        if employee is not None:
+            zone = zone_of(employee, settings)
+    query = queries.events_query(
+        employee_id=employee_id,
+        terminal_id=terminal_id,
+        since=parse_bound(since, zone, upper=False) if since else None,
+        until=parse_bound(until, zone, upper=True) if until else None,
+        direction=normalise_direction(direction),
+        is_manual=is_manual,
+        include_deleted=include_deleted,
+    )
+    rows, total = await queries.list_events(session=session, query=query, limit=limit, offset=offset)
+    return Page(items=[EventPublic.model_validate(e) for e in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post("/events/manual", status_code=201, response_model=EventPublic)
+async def create_manual_event(
+    data: ManualEventIn, actor: OperatorUser, session: SessionDep, settings: SettingsDep
+) -> EventPublic:
+    event = await service.create_manual_event(session=session, data=data, actor=actor, settings=settings)
+    return EventPublic.model_validate(event)
+
+
+@router.get("/events/{event_id}", response_model=EventPublic)
+async def get_event(event: ReadableEvent) -> EventPublic:
+    return EventPublic.model_validate(event)
+
+
+@router.patch("/events/{event_id}", response_model=EventPublic)
+async def correct_event(
+    event: EventDep, data: EventPatch, actor: OperatorUser, session: SessionDep, settings: SettingsDep
+) -> EventPublic:
+    event = await service.correct_event(
+        session=session, event=event, data=data, actor=actor, settings=settings
+    )
+    return EventPublic.model_validate(event)
+
+
+@router.delete("/events/{event_id}", response_model=EventPublic)
+async def delete_event(
+    event: EventDep,
+    actor: OperatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    reason: str | None = Query(None, max_length=500, pattern=NO_CONTROL),
+) -> EventPublic:
+    body_reason = None
+    if await request.body():
+        try:
+            body_reason = EventDelete.model_validate_json(await request.body()).reason
+        except ValidationError as error:
+            raise Unprocessable(
+                error.errors(include_url=False, include_context=False), code="validation_error"
+            ) from None
+    text = (body_reason or reason or "").strip()
+    if not text:
+        raise exc.reason_required()
+    event = await service.delete_event(
+        session=session, event=event, reason=text, actor=actor, settings=settings
+    )
+    return EventPublic.model_validate(event)
