@@ -10,6 +10,7 @@ from basis.apps.timetracker.admin import VIEWS
 from basis.apps.timetracker.cli import cli
 from basis.apps.timetracker.demo import demo
 from basis.apps.timetracker.router import public_router, router, terminal_router
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.apps.timetracker.terminal import Pipeline
 from basis.core.apps import AppSpec
 
@@ -37,4 +38,5 @@ spec = AppSpec(
     cli=cli,
     on_startup=[_start_scans],
     on_shutdown=[_stop_scans],
+    settings=TimetrackerSettings,
 )

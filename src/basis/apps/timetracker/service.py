@@ -32,6 +32,7 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.errors import BasisError, Unprocessable
 from basis.core.time import ensure_utc, get_zone, is_valid_zone, parse_instant, utcnow
 from basis.identity.models import User
@@ -85,17 +86,17 @@ def zone_name(employee_zone: str | None, settings: Settings) -> str:
 
 def policy(settings: Settings) -> engine.Policy:
     return engine.Policy(
-        max_shift=dt.timedelta(hours=settings.timetracker_max_shift_hours),
-        missing_out_policy=settings.timetracker_missing_out_policy,
-        late_grace_minutes=settings.timetracker_late_grace_minutes,
-        early_exit_grace_minutes=settings.timetracker_early_exit_grace_minutes,
-        overtime_tolerance_minutes=settings.timetracker_overtime_tolerance_minutes,
-        check_in_window_minutes=settings.timetracker_check_in_window_minutes,
+        max_shift=dt.timedelta(hours=settings.app(TimetrackerSettings).max_shift_hours),
+        missing_out_policy=settings.app(TimetrackerSettings).missing_out_policy,
+        late_grace_minutes=settings.app(TimetrackerSettings).late_grace_minutes,
+        early_exit_grace_minutes=settings.app(TimetrackerSettings).early_exit_grace_minutes,
+        overtime_tolerance_minutes=settings.app(TimetrackerSettings).overtime_tolerance_minutes,
+        check_in_window_minutes=settings.app(TimetrackerSettings).check_in_window_minutes,
     )
 
 
 def max_shift(settings: Settings) -> dt.timedelta:
-    return dt.timedelta(hours=settings.timetracker_max_shift_hours)
+    return dt.timedelta(hours=settings.app(TimetrackerSettings).max_shift_hours)
 
 
 def hash_key(key: str) -> str:
@@ -538,7 +539,7 @@ def _manual_instant(value: str, zone: str, settings: Settings, now: dt.datetime)
     ts = parse_instant(value, zone)
     if ts < EARLIEST:
         raise Unprocessable("A manual event before the year 2000 is surely a typo", code="invalid_datetime")
-    if ts > now + dt.timedelta(seconds=settings.timetracker_max_clock_skew_seconds):
+    if ts > now + dt.timedelta(seconds=settings.app(TimetrackerSettings).max_clock_skew_seconds):
         raise Unprocessable("A manual event cannot be in the future", code="future_timestamp")
     return ts
 

@@ -37,6 +37,7 @@ from basis.apps.timetracker.service import (
     normalise_uid,
     parse_public_key,
 )
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.db import Database
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.infra import Infra
@@ -85,7 +86,9 @@ async def _lookup_hash(session: AsyncSession, key_hash: str) -> TerminalCtx:
 
 
 async def _check_rate(ctx: TerminalCtx, *, infra: Infra, settings: Settings) -> None:
-    limit = await infra.limiter.hit(settings.timetracker_terminal_rate_limit, "tt-terminal", str(ctx.id))
+    limit = await infra.limiter.hit(
+        settings.app(TimetrackerSettings).terminal_rate_limit, "tt-terminal", str(ctx.id)
+    )
     if not limit.allowed:
         raise TooManyRequests(
             "Too many calls from this terminal", retry_after=limit.retry_after, extra={"ok": False}
@@ -435,7 +438,7 @@ async def heartbeat(session: AsyncSession, ctx: TerminalCtx, *, settings: Settin
     return HeartbeatOut(
         server_time=now,
         server_time_ms=to_ms(now),
-        cooldown_seconds=settings.timetracker_terminal_scan_cooldown_seconds,
+        cooldown_seconds=settings.app(TimetrackerSettings).terminal_scan_cooldown_seconds,
         terminal_id=ctx.id,
         terminal_name=ctx.name,
         require_signature=ctx.require_signature,
