@@ -12,7 +12,8 @@ and migration branches come in the same order on every machine.
 
 from __future__ import annotations
 
-import importlib
+import functools
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -74,6 +75,13 @@ class BrokenApp(RuntimeError):
 
 def discovered_apps() -> dict[str, EntryPoint]:
     """Name -> entry point of every app installed in this environment, sorted by name."""
+    # Reading every distribution's metadata takes tens of milliseconds, and start-up asks more
+    # than once; what is installed changes only with the import path.
+    return dict(_discover(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _discover(path: tuple[str, ...]) -> dict[str, EntryPoint]:  # `path`: the cache key
     found: dict[str, EntryPoint] = {}
     for point in entry_points(group=ENTRY_POINT_GROUP):
         other = found.get(point.name)
@@ -90,14 +98,13 @@ def load_spec(ref: AppRef, name: str | None = None) -> AppSpec:
     if isinstance(ref, AppSpec):
         spec = ref
     else:
-        target = ref.value if isinstance(ref, EntryPoint) else ref
-        module_name, _, attr = target.partition(":")
+        point = ref if isinstance(ref, EntryPoint) else EntryPoint(name or ref, ref, ENTRY_POINT_GROUP)
         try:
-            spec = getattr(importlib.import_module(module_name), attr)
+            spec = point.load()
         except (ImportError, AttributeError) as exc:
-            raise BrokenApp(f"app {name or target!r} ({target}) cannot be loaded: {exc}") from exc
+            raise BrokenApp(f"app {point.name!r} ({point.value}) cannot be loaded: {exc}") from exc
         if not isinstance(spec, AppSpec):
-            raise TypeError(f"{target} is not an AppSpec")
+            raise BrokenApp(f"app {point.name!r}: {point.value} is not an AppSpec")
     _check(spec, name)
     return spec
 
