@@ -70,7 +70,6 @@ class Settings(BaseSettings):
 
     _source_options: dict[str, Any] = PrivateAttr(default_factory=dict)
     _app_values: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _app_settings: dict[type[AppSettings], AppSettings] = PrivateAttr(default_factory=dict)
     _core_keys: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, **values: Any) -> None:
@@ -218,10 +217,16 @@ class Settings(BaseSettings):
 
         Raises ``ValidationError`` whose locations name the environment variables
         (``BASIS_TIMETRACKER_MAX_SHIFT_HOURS``)."""
-        found = self._app_settings.get(cls)
+        found = self._app_cache.get(cls)
         if found is None:
-            found = self._app_settings[cls] = _load_app(cls, self._app_values, self._source_options)
+            found = self._app_cache[cls] = _load_app(cls, self._app_values, self._source_options)
         return found  # type: ignore[return-value]
+
+    @cached_property
+    def _app_cache(self) -> dict[type[AppSettings], AppSettings]:
+        # A plain instance attribute once read: the terminal protocol asks on every request, and
+        # a pydantic private attribute costs microseconds each time.
+        return {}
 
     @property
     def resolved_database_url(self) -> str:
