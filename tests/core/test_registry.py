@@ -171,7 +171,7 @@ def test_migrate_and_cli_of_a_plugged_in_app(plugins: Path, tmp_path: Path) -> N
     current = _basis("migrate", "current", env=env)
     assert "example: example_0001 - up to date" in current.stdout
     helped = _basis("--help", env=env)
-    assert "example" in helped.stdout
+    assert "Example app commands" in helped.stdout
     counted = _basis("example", "count", env=env)
     assert counted.returncode == 0, counted.stderr
     assert counted.stdout.strip() == "example notes: 0"
