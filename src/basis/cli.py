@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from basis.core import migrations
-from basis.core.apps import AppSpec, UnknownApp, enabled_specs
+from basis.core.apps import AppSpec, BrokenApp, UnknownApp, check_settings, enabled_specs
 from basis.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Basis: one backend, five apps.")
@@ -26,21 +26,30 @@ class UserError(Exception):
     """A mistake the user can fix: printed as one line, exit code 2."""
 
 
+def _invalid(exc: ValidationError) -> UserError:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+    )
+    return UserError(f"invalid settings: {problems}")
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise UserError(f"invalid settings: {problems}") from None
+        raise _invalid(exc) from None
 
 
 def specs_for(settings: Settings) -> list[AppSpec]:
+    """The enabled apps, their settings read and checked."""
     try:
-        return enabled_specs(settings.apps)
-    except UnknownApp as exc:
+        specs = enabled_specs(settings.apps)
+        check_settings(settings, specs)
+    except (UnknownApp, BrokenApp) as exc:
         raise UserError(str(exc)) from None
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return specs
 
 
 def _pending(settings: Settings, specs: Sequence[AppSpec]) -> list[str]:
@@ -214,6 +223,7 @@ def openapi(
     from basis.main import create_app
 
     settings = load_settings()
+    specs_for(settings)  # a bad BASIS_APPS or app setting is one line, not a traceback
     spec = create_app(settings, configure_logs=False).openapi()
     text = json.dumps(spec, indent=2, ensure_ascii=False)
     if output is None:
@@ -287,7 +297,7 @@ def _add_app_commands() -> None:
     try:
         settings = Settings()
         specs = enabled_specs(settings.apps)
-    except (ValidationError, UnknownApp):
+    except (ValidationError, UnknownApp, BrokenApp):
         return  # the command that runs will report the problem
     for spec in specs:
         if spec.cli is not None:

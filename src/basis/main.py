@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from basis import __version__
 from basis.core import migrations
-from basis.core.apps import AppSpec, enabled_specs
+from basis.core.apps import AppRef, AppSpec, check_settings, enabled_specs
 from basis.core.db import Database
 from basis.core.http import files_router, install_error_handlers, ops_router
 from basis.core.infra import build_infra
@@ -64,11 +64,12 @@ def _freeze_startup_heap() -> None:
 def create_app(
     settings: Settings | None = None,
     *,
-    available: dict[str, str | AppSpec] | None = None,
+    available: Mapping[str, AppRef] | None = None,
     configure_logs: bool = True,
 ) -> FastAPI:
     settings = settings or Settings()
     specs = enabled_specs(settings.apps, available)
+    check_settings(settings, specs)
     known = enabled_specs(None, available)
     if configure_logs:
         configure_logging(json=settings.env == "prod", level=settings.log_level)

@@ -2,6 +2,9 @@
 
 The source systems' variable names (``DATABASE_URL``, ``JWT_SECRET``, ...) are accepted as
 aliases so an existing deployment's environment keeps working.
+
+Each app keeps its own settings in an :class:`AppSettings` subclass (prefix ``BASIS_<APP>_``,
+same sources); app code reaches it through the one object: ``settings.app(TimetrackerSettings)``.
 """
 
 from __future__ import annotations
@@ -9,10 +12,20 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 WEAK_SECRETS = frozenset(
@@ -33,11 +46,39 @@ def _split(value: object) -> object:
 
 CommaList = Annotated[list[str], NoDecode]
 
+# Where the core and every app read their values from: the environment, then this file.
+ENV_FILE = ".env"
+
+
+class AppSettings(BaseSettings):
+    """Base of an app's own settings class.
+
+    A subclass sets ``model_config = SettingsConfigDict(env_prefix="BASIS_<APP>_")`` and
+    declares its fields; it reads the same environment and ``.env`` file as :class:`Settings`.
+    """
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", populate_by_name=True)
+
+
+A = TypeVar("A", bound=AppSettings)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="BASIS_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="BASIS_", env_file=ENV_FILE, extra="ignore", populate_by_name=True
     )
+
+    _source_options: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _app_values: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _core_keys: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        # ``_env_file=None`` and the other source options apply to the apps' settings too;
+        # ``<app>_<field>=...`` values are kept for the app's class (``timetracker_max_shift_hours``).
+        core = self._known_keys()
+        self._source_options = {k: v for k, v in values.items() if k.startswith("_") and k != "_env_prefix"}
+        self._app_values = {k: v for k, v in values.items() if not k.startswith("_") and k not in core}
 
     # --- deployment
     env: Literal["dev", "prod"] = "dev"
@@ -140,27 +181,6 @@ class Settings(BaseSettings):
     storage_s3_path_style: bool = True
     """``<endpoint>/<bucket>/<key>`` URLs, as MinIO needs; false: ``<bucket>.<host>`` (AWS)."""
 
-    # --- timetracker
-    timetracker_terminal_scan_cooldown_seconds: int = Field(
-        5,
-        ge=0,
-        validation_alias=_alias(
-            "BASIS_TIMETRACKER_TERMINAL_SCAN_COOLDOWN_SECONDS", "TERMINAL_SCAN_COOLDOWN_SECONDS"
-        ),
-    )
-    timetracker_max_shift_hours: int = Field(16, ge=1, le=48)
-    timetracker_missing_out_policy: Literal["flag", "schedule_end"] = "flag"
-    timetracker_max_scan_age_days: int = Field(7, ge=0)
-    timetracker_max_clock_skew_seconds: int = Field(120, ge=0)
-    timetracker_late_grace_minutes: int = Field(5, ge=0)
-    timetracker_early_exit_grace_minutes: int = Field(5, ge=0)
-    timetracker_overtime_tolerance_minutes: int = Field(0, ge=0)
-    timetracker_check_in_window_minutes: int = Field(120, ge=0)
-    timetracker_terminal_rate_limit: str = "600/minute"
-
-    # --- warehouse
-    warehouse_low_stock_mail: bool = True
-
     _split_lists = field_validator("apps", "cors_origins", "trusted_proxies", "jwt_secrets", mode="before")(
         classmethod(lambda cls, v: _split(v))
     )
@@ -213,6 +233,30 @@ class Settings(BaseSettings):
                     raise ValueError(f"each BASIS_JWT_SECRETS entry needs at least {MIN_SECRET_BYTES} bytes")
         return self
 
+    @classmethod
+    def _known_keys(cls) -> frozenset[str]:
+        if cls._core_keys is None:
+            cls._core_keys = frozenset(
+                key for name, info in cls.model_fields.items() for key in (name, *_aliases(info))
+            )
+        return cls._core_keys
+
+    def app(self, cls: type[A]) -> A:
+        """This app's settings, read once per ``Settings`` object from the same sources.
+
+        Raises ``ValidationError`` whose locations name the environment variables
+        (``BASIS_TIMETRACKER_MAX_SHIFT_HOURS``)."""
+        found = self._app_cache.get(cls)
+        if found is None:
+            found = self._app_cache[cls] = _load_app(cls, self._app_values, self._source_options)
+        return found  # type: ignore[return-value]
+
+    @cached_property
+    def _app_cache(self) -> dict[type[AppSettings], AppSettings]:
+        # A plain instance attribute once read: the terminal protocol asks on every request, and
+        # a pydantic private attribute costs microseconds each time.
+        return {}
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -239,6 +283,59 @@ class Settings(BaseSettings):
         if self.admin_session_secret is not None:
             return self.admin_session_secret.get_secret_value()
         return _dev_secret(self.data_dir, "admin_session_secret")
+
+
+def _aliases(info: FieldInfo) -> list[str]:
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [alias] if isinstance(alias, str) else []
+
+
+def env_prefix(cls: type[BaseSettings]) -> str:
+    return str(cls.model_config.get("env_prefix", ""))
+
+
+def env_names(cls: type[BaseSettings]) -> dict[str, list[str]]:
+    """Field name -> the environment variables it reads, as the documentation lists them."""
+    prefix = env_prefix(cls).upper()
+    return {name: _aliases(info) or [f"{prefix}{name.upper()}"] for name, info in cls.model_fields.items()}
+
+
+def _load_app(cls: type[A], values: dict[str, Any], options: dict[str, Any]) -> A:
+    # ``Settings(timetracker_max_shift_hours=8)`` hands ``max_shift_hours=8`` to the app's class;
+    # a value given by one of the class's aliases (``TERMINAL_SCAN_COOLDOWN_SECONDS``) goes as is.
+    key_prefix = env_prefix(cls).lower().removeprefix("basis_")
+    aliases = {alias for info in cls.model_fields.values() for alias in _aliases(info)}
+    mine = {}
+    for key, value in values.items():
+        if key.startswith(key_prefix) and key[len(key_prefix) :] in cls.model_fields:
+            mine[key[len(key_prefix) :]] = value
+        elif key in aliases:
+            mine[key] = value
+    try:
+        return cls(**options, **mine)
+    except ValidationError as exc:
+        raise _named_by_variable(exc, cls) from None
+
+
+def _named_by_variable(exc: ValidationError, cls: type[BaseSettings]) -> ValidationError:
+    """The same error with each field's location replaced by its environment variable."""
+    names = env_names(cls)
+
+    def located(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+        return (names[loc[0]][0], *loc[1:]) if loc and loc[0] in names else loc
+
+    details = [
+        InitErrorDetails(
+            type=err["type"], loc=located(err["loc"]), input=err["input"], ctx=err.get("ctx", {})
+        )
+        for err in exc.errors()
+    ]
+    try:
+        return ValidationError.from_exception_data(exc.title, details)
+    except (KeyError, TypeError, ValueError):  # an error type pydantic cannot rebuild: keep the original
+        return exc
 
 
 def _check_strong(value: str, name: str) -> None:

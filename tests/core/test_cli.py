@@ -30,6 +30,13 @@ def test_invalid_settings_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_bad_app_setting_is_one_line_naming_its_variable(tmp_path: Path) -> None:
+    result = basis("check", env=_env(tmp_path, timetracker_max_shift_hours=100))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: invalid settings: BASIS_TIMETRACKER_MAX_SHIFT_HOURS: Input")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_unknown_app_is_a_clear_error(tmp_path: Path) -> None:
     result = basis("check", env=_env(tmp_path, apps="timetracker,payroll"))
     assert result.returncode == 2

@@ -25,6 +25,7 @@ from basis.settings import Settings
 from tests.example_app.models import ExampleNote
 from tests.support import backends
 from tests.support.live import ROOT, settings_env
+from tests.support.plugin import with_path, write_distribution
 
 CALLS: Counter[str] = Counter()
 """Runs per test token: each test passes its own token, so tests never see each other's runs."""
@@ -252,6 +253,7 @@ async def test_basis_worker_runs_queued_jobs_and_stops_on_sigterm(
     make_queue: MakeQueue,
     session: AsyncSession,
     redis_url: str,
+    tmp_path: Path,
 ) -> None:
     if backend != backends.chosen_backends()[0]:
         pytest.skip("the worker command is the same on every database: run on one")
@@ -259,12 +261,9 @@ async def test_basis_worker_runs_queued_jobs_and_stops_on_sigterm(
     await server.start()
     await server.enqueue("example.add_note", key="note:1", text="from the worker", notify="ala@example.com")
     env = settings_env({**settings_values, "redis_url": redis_url, "apps": ["example"]})
-    code = (
-        "from basis.core import apps; from basis import cli;"
-        "apps.KNOWN_APPS['example'] = 'tests.example_app.app:spec'; cli.main(['worker'])"
-    )
+    env = with_path(env, write_distribution(tmp_path / "plugins"))  # the example app, installed
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, cwd=ROOT, env=env,
+        sys.executable, "-m", "basis.cli", "worker", cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from basis.settings import Settings
+from basis.apps.timetracker.settings import TimetrackerSettings
+from basis.core.apps import enabled_specs
+from basis.settings import Settings, env_names
 
 STRONG = "k3Y!pQ7#zW9@mL2$" * 3
 
@@ -54,7 +56,7 @@ def test_source_system_names_are_aliases(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.access_token_minutes == 30
     assert settings.jwt_secrets == [STRONG]
-    assert settings.timetracker_terminal_scan_cooldown_seconds == 7
+    assert settings.app(TimetrackerSettings).terminal_scan_cooldown_seconds == 7
 
 
 def test_apps_list_empty_means_core_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,5 +80,24 @@ def test_dev_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
 
 def test_env_example_documents_every_setting() -> None:
     text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
-    missing = [name for name in Settings.model_fields if f"BASIS_{name.upper()}" not in text]
+    classes = [Settings, *(spec.settings for spec in enabled_specs(None) if spec.settings is not None)]
+    missing = [names[0] for cls in classes for names in env_names(cls).values() if names[0] not in text]
     assert missing == []
+
+
+def test_app_settings_keep_their_names_and_take_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make(timetracker_max_shift_hours=12).app(TimetrackerSettings).max_shift_hours == 12
+    monkeypatch.setenv("BASIS_TIMETRACKER_MAX_SHIFT_HOURS", "10")
+    monkeypatch.setenv("BASIS_TIMETRACKER_MISSING_OUT_POLICY", "schedule_end")
+    tt = make().app(TimetrackerSettings)
+    assert (tt.max_shift_hours, tt.missing_out_policy) == (10, "schedule_end")
+    assert make(timetracker_max_shift_hours=12).app(TimetrackerSettings).max_shift_hours == 12  # init first
+
+
+def test_a_bad_app_setting_names_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASIS_TIMETRACKER_MAX_SHIFT_HOURS", "100")
+    settings = make()  # the core settings alone are fine
+    with pytest.raises(ValidationError, match="BASIS_TIMETRACKER_MAX_SHIFT_HOURS\n  Input should be less"):
+        settings.app(TimetrackerSettings)
+    with pytest.raises(ValidationError, match="BASIS_TIMETRACKER_TERMINAL_SCAN_COOLDOWN_SECONDS"):
+        make(timetracker_terminal_scan_cooldown_seconds=-1).app(TimetrackerSettings)

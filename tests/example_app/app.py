@@ -8,6 +8,7 @@ from basis.core.apps import AppSpec
 from tests.example_app.cli import cli
 from tests.example_app.router import public_router, router
 from tests.example_app.service import demo
+from tests.example_app.settings import ExampleSettings
 
 spec = AppSpec(
     name="example",
@@ -18,4 +19,5 @@ spec = AppSpec(
     demo=demo,
     cli=cli,
     jobs_module="tests.example_app.jobs",
+    settings=ExampleSettings,
 )

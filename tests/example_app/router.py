@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
-from basis.core.deps import InfraDep, SessionDep
+from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.pagination import Limit, Offset
 from tests.example_app import service
+from tests.example_app.settings import ExampleSettings
 
 router = APIRouter(prefix="/example", tags=["example"])
 public_router = APIRouter(prefix="/example", tags=["example"])
@@ -45,6 +46,10 @@ class Published(BaseModel):
     topic: str
 
 
+class Greeting(BaseModel):
+    greeting: str
+
+
 def hub_topic(topic: str) -> str:
     # The example app's sockets only ever see the example app's topics.
     return f"example:{topic}"
@@ -64,6 +69,11 @@ async def list_notes(
     notes, total = await service.list_notes(session=session, limit=limit, offset=offset)
     items = [NotePublic.model_validate(n) for n in notes]
     return NoteList(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/greeting")
+async def greeting(settings: SettingsDep) -> Greeting:
+    return Greeting(greeting=settings.app(ExampleSettings).greeting)
 
 
 @router.post("/publish", status_code=202)

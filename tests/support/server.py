@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from basis.core.apps import KNOWN_APPS, AppSpec
+from basis.core.apps import AppRef, discovered_apps
 from basis.main import create_app
 
 
-def available_apps() -> dict[str, str | AppSpec]:
-    return {**KNOWN_APPS, "example": "tests.example_app.app:spec"}
+def available_apps() -> dict[str, AppRef]:
+    """The installed apps plus the example app, handed over directly (tests/core/test_registry.py
+    installs it as a real entry-point plug-in instead)."""
+    return {**discovered_apps(), "example": "tests.example_app.app:spec"}
 
 
 def create() -> FastAPI:

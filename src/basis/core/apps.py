@@ -1,18 +1,34 @@
-"""What an app gives the core: one small object, registered by name."""
+"""What an app gives the core: one small object, found through the ``basis.apps`` entry points.
+
+An installed distribution declares its app in its metadata::
+
+    [project.entry-points."basis.apps"]
+    timetracker = "basis.apps.timetracker.app:spec"
+
+The registry reads those names without importing anything; an app's module is imported only
+when the app is enabled. Order is the apps' names sorted, so routes, admin views, start-up hooks
+and migration branches come in the same order on every machine.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
+from basis.settings import AppSettings, Settings, env_prefix
+
 if TYPE_CHECKING:
     import typer
     from fastapi import FastAPI
 
+ENTRY_POINT_GROUP = "basis.apps"
 
 DemoHook = Callable[..., Awaitable[None]]
 """``async def demo(*, session: AsyncSession, settings: Settings, progress: Progress, size: str)``"""
@@ -39,43 +55,93 @@ class AppSpec:
     on_shutdown: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
     jobs_module: str | None = None
     """Imported by ``basis worker`` and by the server so the app's job functions are registered."""
+    settings: type[AppSettings] | None = None
+    """The app's own settings class, env prefix ``BASIS_<NAME>_``; app code reads it with
+    ``settings.app(ThatClass)``."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# name -> "module:attribute" of its AppSpec; imported only when enabled.
-KNOWN_APPS: dict[str, str] = {
-    "timetracker": "basis.apps.timetracker.app:spec",
-    "warehouse": "basis.apps.warehouse.app:spec",
-}
-
-
-def load_spec(ref: str) -> AppSpec:
-    import importlib
-
-    module_name, _, attr = ref.partition(":")
-    spec = getattr(importlib.import_module(module_name), attr)
-    if not isinstance(spec, AppSpec):
-        raise TypeError(f"{ref} is not an AppSpec")
-    return spec
+AppRef = str | EntryPoint | AppSpec
+"""Where an app's spec is: ``"module:attribute"``, an entry point, or the spec itself."""
 
 
 class UnknownApp(ValueError):
     pass
 
 
+class BrokenApp(RuntimeError):
+    """An installed app that cannot be loaded: a clear line instead of a deep traceback."""
+
+
+def discovered_apps() -> dict[str, EntryPoint]:
+    """Name -> entry point of every app installed in this environment, sorted by name."""
+    # Reading every distribution's metadata takes tens of milliseconds, and start-up asks more
+    # than once; what is installed changes only with the import path.
+    return dict(_discover(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _discover(path: tuple[str, ...]) -> dict[str, EntryPoint]:  # `path`: the cache key
+    found: dict[str, EntryPoint] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        other = found.get(point.name)
+        if other is not None and other.value != point.value:
+            raise BrokenApp(
+                f"two installed apps are called {point.name!r}: {other.value} and {point.value}; "
+                "uninstall one of them"
+            )
+        found[point.name] = point
+    return dict(sorted(found.items()))
+
+
+def load_spec(ref: AppRef, name: str | None = None) -> AppSpec:
+    if isinstance(ref, AppSpec):
+        spec = ref
+    else:
+        point = ref if isinstance(ref, EntryPoint) else EntryPoint(name or ref, ref, ENTRY_POINT_GROUP)
+        try:
+            spec = point.load()
+        except (ImportError, AttributeError) as exc:
+            raise BrokenApp(f"app {point.name!r} ({point.value}) cannot be loaded: {exc}") from exc
+        if not isinstance(spec, AppSpec):
+            raise BrokenApp(f"app {point.name!r}: {point.value} is not an AppSpec")
+    _check(spec, name)
+    return spec
+
+
+def _check(spec: AppSpec, name: str | None) -> None:
+    if name is not None and spec.name != name:
+        raise BrokenApp(f"the app registered as {name!r} calls itself {spec.name!r}: the names must match")
+    if spec.settings is None:
+        return
+    want = f"BASIS_{spec.name.upper()}_"
+    if not issubclass(spec.settings, AppSettings) or env_prefix(spec.settings) != want:
+        raise BrokenApp(
+            f"app {spec.name!r}: its settings class must subclass basis.settings.AppSettings "
+            f"with env_prefix={want!r}"
+        )
+
+
 def enabled_specs(
-    names: Sequence[str] | None, available: dict[str, str | AppSpec] | None = None
+    names: Sequence[str] | None, available: Mapping[str, AppRef] | None = None
 ) -> list[AppSpec]:
-    """The specs of the enabled apps; ``None`` means every known app."""
-    available = dict(KNOWN_APPS if available is None else available)
-    chosen = list(available) if names is None else list(names)
-    unknown = [name for name in chosen if name not in available]
+    """The specs of the enabled apps; ``None`` means every available app.
+
+    ``available`` defaults to the installed apps (``basis.apps`` entry points); tests pass their
+    own. Only the chosen apps are imported."""
+    known: Mapping[str, AppRef] = discovered_apps() if available is None else available
+    chosen = list(known) if names is None else list(dict.fromkeys(names))
+    unknown = [name for name in chosen if name not in known]
     if unknown:
         raise UnknownApp(
-            f"unknown app(s) in BASIS_APPS: {', '.join(unknown)}; known: {', '.join(available) or 'none'}"
+            f"unknown app(s) in BASIS_APPS: {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
         )
-    specs = []
-    for name in chosen:
-        ref = available[name]
-        specs.append(ref if isinstance(ref, AppSpec) else load_spec(ref))
-    return specs
+    return [load_spec(known[name], name) for name in chosen]
+
+
+def check_settings(settings: Settings, specs: Sequence[AppSpec]) -> None:
+    """Reads each enabled app's settings once, so a bad value stops start-up naming its variable
+    (raises ``ValidationError``, as the core settings do)."""
+    for spec in specs:
+        if spec.settings is not None:
+            settings.app(spec.settings)

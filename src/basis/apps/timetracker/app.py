@@ -13,6 +13,7 @@ from basis.apps.timetracker.demo import demo
 from basis.apps.timetracker.reports_router import router as reports_router
 from basis.apps.timetracker.router import public_router, terminal_router
 from basis.apps.timetracker.schedules_router import router as schedules_router
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.apps.timetracker.staff_router import router as staff_router
 from basis.apps.timetracker.terminal import Pipeline
 from basis.apps.timetracker.terminals_router import router as terminals_router
@@ -43,4 +44,5 @@ spec = AppSpec(
     cli=cli,
     on_startup=[_start_scans],
     on_shutdown=[_stop_scans],
+    settings=TimetrackerSettings,
 )

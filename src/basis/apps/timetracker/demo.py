@@ -16,6 +16,7 @@ from basis.apps.timetracker import engine
 from basis.apps.timetracker.keys import hash_key, new_terminal_key
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.policy import max_shift
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.time import local_date, utcnow, wall_clock_to_utc
 from basis.settings import Settings
 
@@ -158,7 +159,7 @@ async def demo(*, session: AsyncSession, settings: Settings, progress: Progress,
     event_rows: list[dict[str, Any]] = []
     duplicates = 0
     shift = max_shift(settings)
-    cooldown = dt.timedelta(seconds=settings.timetracker_terminal_scan_cooldown_seconds)
+    cooldown = dt.timedelta(seconds=settings.app(TimetrackerSettings).terminal_scan_cooldown_seconds)
     for index, (employee_id, department) in enumerate(employees):
         taps: list[tuple[dt.datetime, int, str | None]] = []
         for day in days:

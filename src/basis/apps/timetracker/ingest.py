@@ -57,6 +57,7 @@ from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Terminal
 from basis.apps.timetracker.policy import max_shift
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.apps.timetracker.timeline import PENDING_ID
 from basis.core.db import Database, driver_sql, is_lock_timeout, is_transient, retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
@@ -265,17 +266,18 @@ def scan_instant(req: ScanRequest, now: dt.datetime, settings: Settings) -> dt.d
     if req.ts_ms is None:
         return now
     ts = from_ms(req.ts_ms)
-    oldest = now - dt.timedelta(days=settings.timetracker_max_scan_age_days)
-    newest = now + dt.timedelta(seconds=settings.timetracker_max_clock_skew_seconds)
+    oldest = now - dt.timedelta(days=settings.app(TimetrackerSettings).max_scan_age_days)
+    newest = now + dt.timedelta(seconds=settings.app(TimetrackerSettings).max_clock_skew_seconds)
     if ts < oldest:
         raise exc.clock_skew(
-            f"The scan time {ts.isoformat()} is older than {settings.timetracker_max_scan_age_days} days; "
+            f"The scan time {ts.isoformat()} is older than "
+            f"{settings.app(TimetrackerSettings).max_scan_age_days} days; "
             "enter it as a manual event"
         )
     if ts > newest:
         raise exc.clock_skew(
             f"The scan time {ts.isoformat()} is ahead of the server's clock ({now.isoformat()}) by more "
-            f"than {settings.timetracker_max_clock_skew_seconds} s; correct the terminal's clock"
+            f"than {settings.app(TimetrackerSettings).max_clock_skew_seconds} s; correct the terminal's clock"
         )
     return ts
 
@@ -338,7 +340,7 @@ class _Batch:
         self.settings = settings
         self.now = now
         self.shift = max_shift(settings)
-        self.cooldown = dt.timedelta(seconds=settings.timetracker_terminal_scan_cooldown_seconds)
+        self.cooldown = dt.timedelta(seconds=settings.app(TimetrackerSettings).terminal_scan_cooldown_seconds)
         self.terminals: dict[int, _TerminalRow] = {}
         self.people: dict[str, _Person] = {}
         self.stored: dict[tuple[int, str], _Stored] = {}
@@ -392,7 +394,7 @@ class _Batch:
     def _since(self) -> dt.datetime:
         """The earliest instant a scan of the batch may have, less what a decision looks back:
         the cooldown, and the maximum shift for the IN a scan may close."""
-        oldest = self.now - dt.timedelta(days=self.settings.timetracker_max_scan_age_days)
+        oldest = self.now - dt.timedelta(days=self.settings.app(TimetrackerSettings).max_scan_age_days)
         instants = [from_ms(s.req.ts_ms) for s in self.scans if s.req.ts_ms is not None]
         return min(max(oldest, min(instants, default=self.now)), self.now) - max(self.shift, self.cooldown)
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from basis.apps.timetracker.schemas import ScheduleCellError, ScheduleCellIn
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.errors import Unprocessable
 from basis.core.time import get_zone, is_valid_zone, parse_instant
 from basis.settings import Settings
@@ -77,7 +78,7 @@ def manual_instant(value: str, zone: str, settings: Settings, now: dt.datetime) 
     ts = parse_instant(value, zone)
     if ts < EARLIEST:
         raise Unprocessable("A manual event before the year 2000 is surely a typo", code="invalid_datetime")
-    if ts > now + dt.timedelta(seconds=settings.timetracker_max_clock_skew_seconds):
+    if ts > now + dt.timedelta(seconds=settings.app(TimetrackerSettings).max_clock_skew_seconds):
         raise Unprocessable("A manual event cannot be in the future", code="future_timestamp")
     return ts
 

@@ -32,6 +32,7 @@ from basis.apps.timetracker.schemas import (
     SecureScanIn,
 )
 from basis.apps.timetracker.service import audit
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.db import Database
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.infra import Infra
@@ -80,7 +81,8 @@ async def _lookup_hash(session: AsyncSession, key_hash: str) -> TerminalCtx:
 
 
 async def _check_rate(ctx: TerminalCtx, *, infra: Infra, settings: Settings) -> None:
-    limit = await infra.limiter.hit(settings.timetracker_terminal_rate_limit, "tt-terminal", str(ctx.id))
+    rate = settings.app(TimetrackerSettings).terminal_rate_limit
+    limit = await infra.limiter.hit(rate, "tt-terminal", str(ctx.id))
     if not limit.allowed:
         raise TooManyRequests(
             "Too many calls from this terminal", retry_after=limit.retry_after, extra={"ok": False}
@@ -430,7 +432,7 @@ async def heartbeat(session: AsyncSession, ctx: TerminalCtx, *, settings: Settin
     return HeartbeatOut(
         server_time=now,
         server_time_ms=to_ms(now),
-        cooldown_seconds=settings.timetracker_terminal_scan_cooldown_seconds,
+        cooldown_seconds=settings.app(TimetrackerSettings).terminal_scan_cooldown_seconds,
         terminal_id=ctx.id,
         terminal_name=ctx.name,
         require_signature=ctx.require_signature,

@@ -8,6 +8,7 @@ from basis.apps.warehouse.admin import VIEWS
 from basis.apps.warehouse.cli import cli
 from basis.apps.warehouse.demo import demo
 from basis.apps.warehouse.router import router
+from basis.apps.warehouse.settings import WarehouseSettings
 from basis.core.apps import AppSpec
 
 spec = AppSpec(
@@ -20,4 +21,5 @@ spec = AppSpec(
     demo=demo,
     cli=cli,
     jobs_module="basis.apps.warehouse.jobs",
+    settings=WarehouseSettings,
 )

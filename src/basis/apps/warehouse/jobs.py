@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from basis.apps.warehouse.models import Location, Product, StockLevel, StockMovement
+from basis.apps.warehouse.settings import WarehouseSettings
 from basis.apps.warehouse.types import as_number
 from basis.core.jobs import JobContext, job
 from basis.core.logging import get_logger
@@ -16,7 +17,7 @@ log = get_logger("basis.warehouse.jobs")
 @job("warehouse.low_stock_mail", retries=5)
 async def low_stock_mail(ctx: JobContext, *, product_id: int, movement_id: int) -> None:
     """Sent once per crossing: the job key names the movement that crossed."""
-    if not ctx.settings.warehouse_low_stock_mail:
+    if not ctx.settings.app(WarehouseSettings).low_stock_mail:
         return
     async with ctx.sessionmaker() as session:
         product = await session.get(Product, product_id)

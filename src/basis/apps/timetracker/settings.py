@@ -1,0 +1,34 @@
+"""TimeTracker's settings: ``BASIS_TIMETRACKER_*`` (and the original's names where it had them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from basis.settings import AppSettings
+
+
+class TimetrackerSettings(AppSettings):
+    model_config = SettingsConfigDict(env_prefix="BASIS_TIMETRACKER_")
+
+    terminal_scan_cooldown_seconds: int = Field(
+        5,
+        ge=0,
+        validation_alias=AliasChoices(
+            "BASIS_TIMETRACKER_TERMINAL_SCAN_COOLDOWN_SECONDS", "TERMINAL_SCAN_COOLDOWN_SECONDS"
+        ),
+    )
+    """A scan closer than this to an accepted scan of the same employee is a duplicate."""
+    max_shift_hours: int = Field(16, ge=1, le=48)
+    """An IN without an OUT within this many hours is a MISSING_OUT anomaly."""
+    missing_out_policy: Literal["flag", "schedule_end"] = "flag"
+    max_scan_age_days: int = Field(7, ge=0)
+    max_clock_skew_seconds: int = Field(120, ge=0)
+    late_grace_minutes: int = Field(5, ge=0)
+    early_exit_grace_minutes: int = Field(5, ge=0)
+    overtime_tolerance_minutes: int = Field(0, ge=0)
+    check_in_window_minutes: int = Field(120, ge=0)
+    terminal_rate_limit: str = "600/minute"
+    """Requests per terminal (terminal protocol calls), not per IP."""
