@@ -28,7 +28,6 @@ from basis.apps.timetracker.dependencies import (
 )
 from basis.apps.timetracker.models import Employee, Schedule
 from basis.apps.timetracker.schemas import (
-    NO_CONTROL,
     AuditPublic,
     BatchIn,
     BatchOut,
@@ -49,7 +48,6 @@ from basis.apps.timetracker.schemas import (
     LoginIn,
     LoginOut,
     ManualEventIn,
-    Page,
     ScanIn,
     ScanResult,
     ScheduleBulkIn,
@@ -67,7 +65,8 @@ from basis.apps.timetracker.schemas import (
 from basis.core.deps import ClientIP, InfraDep, SessionDep, SettingsDep
 from basis.core.errors import BasisError, Unprocessable
 from basis.core.http import documented_body, json_response, read_json_body
-from basis.core.pagination import Limit, Offset
+from basis.core.pagination import Page, Paging
+from basis.core.types import NO_CONTROL, Id
 from basis.identity.deps import AdminUser, OperatorUser, authenticate_token
 from basis.settings import Settings
 
@@ -75,7 +74,7 @@ terminal_router = APIRouter(prefix="/api", tags=["timetracker: terminals"])
 public_router = APIRouter(prefix="/api", tags=["timetracker"])
 router = APIRouter(prefix="/api", tags=["timetracker"])
 
-IdParam = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
+IdParam = Id | None
 DateParam = Annotated[dt.date | None, Query()]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -272,16 +271,20 @@ async def list_employees(
     _: OperatorUser,
     session: SessionDep,
     settings: SettingsDep,
+    page: Paging,
     q: str | None = Query(None, max_length=200, pattern=NO_CONTROL),
     department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
     is_active: bool | None = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[EmployeePublic]:
     rows, total = await service.list_employees(
-        session=session, q=q, department=department, is_active=is_active, limit=limit, offset=offset
+        session=session,
+        q=q,
+        department=department,
+        is_active=is_active,
+        limit=page.limit,
+        offset=page.offset,
     )
-    return Page(items=[employee_public(e, settings) for e in rows], total=total, limit=limit, offset=offset)
+    return page.page([employee_public(e, settings) for e in rows], total)
 
 
 @router.post("/employees", status_code=201, response_model=EmployeePublic)
@@ -342,6 +345,7 @@ async def list_events(
     scope: OwnEmployeeScope,
     session: SessionDep,
     settings: SettingsDep,
+    page: Paging,
     employee_id: IdParam = None,
     terminal_id: IdParam = None,
     since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
@@ -349,8 +353,6 @@ async def list_events(
     direction: str | None = Query(None, max_length=10, pattern=NO_CONTROL),
     is_manual: bool | None = None,
     include_deleted: bool = False,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[EventPublic]:
     if scope is not None:
         if employee_id is not None and employee_id != scope:
@@ -370,8 +372,10 @@ async def list_events(
         is_manual=is_manual,
         include_deleted=include_deleted,
     )
-    rows, total = await service.list_events(session=session, query=query, limit=limit, offset=offset)
-    return Page(items=[EventPublic.model_validate(e) for e in rows], total=total, limit=limit, offset=offset)
+    rows, total = await service.list_events(
+        session=session, query=query, limit=page.limit, offset=page.offset
+    )
+    return page.page([EventPublic.model_validate(e) for e in rows], total)
 
 
 @router.post("/events/manual", status_code=201, response_model=EventPublic)
@@ -589,12 +593,10 @@ async def delete_schedule(schedule: ScheduleDep, actor: OperatorUser, session: S
 @router.get("/terminals", response_model=Page[TerminalPublic])
 @router.get("/terminals/", response_model=Page[TerminalPublic], include_in_schema=False)
 async def list_terminals(
-    _: AdminUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+    _: AdminUser, session: SessionDep, page: Paging
 ) -> Page[TerminalPublic]:
-    rows, total = await service.list_terminals(session=session, limit=limit, offset=offset)
-    return Page(
-        items=[TerminalPublic.model_validate(t) for t in rows], total=total, limit=limit, offset=offset
-    )
+    rows, total = await service.list_terminals(session=session, limit=page.limit, offset=page.offset)
+    return page.page([TerminalPublic.model_validate(t) for t in rows], total)
 
 
 @router.post("/terminals", status_code=201, response_model=TerminalWithKey)
@@ -631,12 +633,11 @@ async def rotate_terminal_key(item: TerminalDep, actor: AdminUser, session: Sess
 async def list_audit(
     _: AdminUser,
     session: SessionDep,
+    page: Paging,
     entity: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
     entity_id: IdParam = None,
     action: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
     actor_id: IdParam = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[AuditPublic]:
     rows, total = await service.list_audit(
         session=session,
@@ -644,7 +645,7 @@ async def list_audit(
         entity_id=entity_id,
         action=action,
         actor_id=actor_id,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
-    return Page(items=[AuditPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page.page([AuditPublic.model_validate(r) for r in rows], total)

@@ -26,7 +26,6 @@ from basis.apps.warehouse.schemas import (
     MovementCreate,
     MovementPublic,
     MovementType,
-    Page,
     ProductCreate,
     ProductPublic,
     ProductStock,
@@ -36,7 +35,9 @@ from basis.apps.warehouse.schemas import (
     TransferPublic,
 )
 from basis.core.deps import SessionDep, SettingsDep
+from basis.core.pagination import Page
 from basis.core.time import parse_instant, utcnow
+from basis.core.types import Id
 from basis.identity.deps import AdminUser, OperatorUser
 
 router = APIRouter(tags=["warehouse"])
@@ -49,7 +50,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input (quantity, precision for the unit, ...)"},
 }
 SearchText = Annotated[str | None, Query(max_length=200)]
-OptionalId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+OptionalId = Id | None
 
 
 def _answer(answer: Answer) -> JSONResponse:

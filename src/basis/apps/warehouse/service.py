@@ -59,20 +59,20 @@ from basis.apps.warehouse.schemas import (
     LocationUpdate,
     MovementCreate,
     MovementPublic,
-    Page,
     ProductCreate,
     ProductPublic,
     ProductStock,
     ProductUpdate,
     TransferCreate,
     TransferPublic,
-    storable_text,
 )
 from basis.apps.warehouse.types import STEP, fits_unit, is_counted
 from basis.core.db import retry_transient
 from basis.core.errors import BasisError, Conflict, Unprocessable
 from basis.core.logging import get_logger
+from basis.core.pagination import Page
 from basis.core.time import utcnow
+from basis.core.types import is_storable
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -156,16 +156,8 @@ async def _notify_low_stock(jobs: JobQueue | None, crossings: Sequence[tuple[int
             log.error("warehouse_low_stock_enqueue_failed", product_id=product_id, error=str(error))
 
 
-def _storable(text: str) -> bool:
-    try:
-        storable_text(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _search(q: str | None) -> str | None:
-    if q and not _storable(q):
+    if q and not is_storable(q):
         raise Unprocessable("q contains characters that cannot be searched for", code="validation_error")
     return q or None
 
@@ -440,7 +432,7 @@ async def find_product(
 ) -> ProductPublic:
     """The scan: archived products are found too (their stock can still be looked at)."""
     column, value = (PRODUCTS.c.qr_code, qr_code) if qr_code is not None else (PRODUCTS.c.barcode, barcode)
-    if not value or len(value) > 255 or not _storable(value):
+    if not value or len(value) > 255 or not is_storable(value):
         raise exc.product_not_found()
     row = (await session.execute(_product_select().where(column == value))).one_or_none()
     if row is None:
