@@ -9,10 +9,10 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy import DateTime, Insert, MetaData, String, Table, event, insert
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -275,3 +275,39 @@ async def retry_transient(
                 on_retry(attempt, error)
             await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter
     raise AssertionError("unreachable")
+
+
+MYSQL_DUPLICATE_KEY = 1062
+
+
+def _insert_ignore(session: AsyncSession, table: Table) -> Insert:
+    """PostgreSQL's and SQLite's INSERT that does nothing on a unique conflict."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+async def insert_or_skip(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
+    """True when the row was inserted, False when a unique conflict skipped it.
+
+    Like ``INSERT ... ON CONFLICT DO NOTHING``, the insert first waits for a concurrent
+    transaction holding the same key, so the caller then reads that transaction's committed row.
+    ``table`` needs an ``id`` column.
+    """
+    if session.get_bind().dialect.name == "mysql":
+        # INSERT IGNORE would make the driver fetch and log a warning for every retry; a
+        # duplicate-key error only undoes this statement in MariaDB, the transaction goes on.
+        try:
+            await session.execute(insert(table).values(**values))
+        except IntegrityError as error:
+            if getattr(error.orig, "args", (None,))[0] != MYSQL_DUPLICATE_KEY:
+                raise
+            return False
+        return True
+    # RETURNING tells whether a row went in; rowcount is not reliable with it.
+    stmt = _insert_ignore(session, table).values(**values).returning(table.c.id)
+    return (await session.execute(stmt)).first() is not None

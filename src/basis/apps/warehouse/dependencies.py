@@ -8,9 +8,9 @@ from fastapi import Depends, Header
 from sqlalchemy import select
 
 from basis.apps.warehouse import exceptions as exc
-from basis.apps.warehouse.idempotency import validate_key
 from basis.apps.warehouse.models import Product
 from basis.core.deps import InfraDep, SessionDep
+from basis.core.idempotency import validate_key
 from basis.core.jobs import JobQueue
 from basis.core.pagination import PageParams, paging
 from basis.core.types import Id

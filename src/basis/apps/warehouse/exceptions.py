@@ -66,20 +66,6 @@ def duplicate(field: str, value: str) -> Conflict:
     )
 
 
-def idempotency_conflict() -> Conflict:
-    return Conflict("This Idempotency-Key was already used with another request", code="idempotency_conflict")
-
-
-def idempotency_in_progress() -> Conflict:
-    return Conflict(
-        "A request with this Idempotency-Key is still running; retry", code="idempotency_in_progress"
-    )
-
-
-def invalid_idempotency_key() -> Unprocessable:
-    return Unprocessable(
-        "Idempotency-Key must be 1-200 printable ASCII characters", code="invalid_idempotency_key"
-    )
 
 
 def check_not_open(status: str) -> Conflict:

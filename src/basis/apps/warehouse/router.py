@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 
 from basis.apps.warehouse import reports, service
 from basis.apps.warehouse.dependencies import EntityId, IdempotencyKey, JobsDep, PageDep, ProductId
-from basis.apps.warehouse.idempotency import Answer
 from basis.apps.warehouse.schemas import (
     CategoryCreate,
     CategoryPublic,
@@ -35,6 +34,7 @@ from basis.apps.warehouse.schemas import (
     TransferPublic,
 )
 from basis.core.deps import SessionDep, SettingsDep
+from basis.core.idempotency import Answer
 from basis.core.pagination import Page
 from basis.core.time import parse_instant, utcnow
 from basis.core.types import Id

@@ -32,11 +32,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse import exceptions as exc
-from basis.apps.warehouse import idempotency as idem
 from basis.apps.warehouse import ledger
-from basis.apps.warehouse.idempotency import Answer
 from basis.apps.warehouse.models import (
     Category,
+    IdempotencyKey,
     InventoryCheck,
     InventoryCheckLine,
     Location,
@@ -67,8 +66,9 @@ from basis.apps.warehouse.schemas import (
     TransferPublic,
 )
 from basis.apps.warehouse.types import STEP, fits_unit, is_counted
-from basis.core.db import retry_transient
-from basis.core.errors import BasisError, Conflict, Unprocessable
+from basis.core.db import insert_or_skip, retry_transient
+from basis.core.errors import Conflict, Unprocessable
+from basis.core.idempotency import Answer, IdempotencyStore, run_once
 from basis.core.logging import get_logger
 from basis.core.pagination import Page
 from basis.core.time import utcnow
@@ -90,6 +90,7 @@ MOVEMENTS: Table = StockMovement.__table__  # type: ignore[assignment]
 CHECKS: Table = InventoryCheck.__table__  # type: ignore[assignment]
 LINES: Table = InventoryCheckLine.__table__  # type: ignore[assignment]
 
+KEYS = IdempotencyStore(IdempotencyKey, scope=("user_id", "endpoint"))
 DEFAULT_LOCATION_NAME = "Main warehouse"
 LOW_STOCK_JOB = "warehouse.low_stock_mail"
 T = TypeVar("T")
@@ -98,13 +99,13 @@ T = TypeVar("T")
 # --- plumbing
 
 
+def _logged(attempt: int, error: DBAPIError) -> None:
+    log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
+
+
 async def _retrying(session: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
     """Run a write transaction again after a deadlock or a lock timeout (the database chose a victim)."""
-
-    def logged(attempt: int, error: DBAPIError) -> None:
-        log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
-
-    return await retry_transient(work, before_retry=session.rollback, on_retry=logged)
+    return await retry_transient(work, before_retry=session.rollback, on_retry=_logged)
 
 
 async def _idempotent(
@@ -117,28 +118,17 @@ async def _idempotent(
     work: Callable[[], Awaitable[Answer]],
 ) -> Answer:
     """Do ``work`` once per key (W5); refusals are stored and replayed like successes."""
-
-    async def attempt() -> Answer:
-        claimed: idem.Claim | None = None
-        if key is not None:
-            got = await idem.claim(session, user_id=user_id, endpoint=endpoint, key=key, payload=payload)
-            if isinstance(got, Answer):
-                await session.rollback()
-                return got
-            claimed = got
-        try:
-            answer = await work()
-        except BasisError as error:
-            if claimed is None or error.status_code >= 500:
-                raise
-            await idem.finish(session, claimed, Answer(error.status_code, error.body()))
-            await session.commit()
-            raise
-        await idem.finish(session, claimed, answer)
-        await session.commit()
-        return answer
-
-    return await _retrying(session, attempt)
+    done = await run_once(
+        session,
+        KEYS,
+        scope={"user_id": user_id, "endpoint": endpoint},
+        key=key,
+        payload=payload,
+        work=work,
+        answer=lambda answer: answer,
+        on_retry=_logged,
+    )
+    return done.answer
 
 
 async def _notify_low_stock(jobs: JobQueue | None, crossings: Sequence[tuple[int, int]]) -> None:
@@ -179,7 +169,7 @@ async def ensure_default_location(session: AsyncSession) -> int:
     if found is not None:
         return found
     # The unique is_default makes concurrent first uses create one row between them.
-    await idem.insert_or_skip(session, LOCATIONS, {"name": DEFAULT_LOCATION_NAME, "is_default": True})
+    await insert_or_skip(session, LOCATIONS, {"name": DEFAULT_LOCATION_NAME, "is_default": True})
     found = await session.scalar(select(LOCATIONS.c.id).where(LOCATIONS.c.is_default == true()))
     assert found is not None
     return found
@@ -1160,4 +1150,4 @@ async def verify(*, session: AsyncSession) -> list[Drift]:
 
 
 async def purge_idempotency_keys(*, session: AsyncSession, older_than_days: int) -> int:
-    return await idem.purge(session, older_than_days=older_than_days)
+    return await KEYS.purge(session, older_than_days=older_than_days)
