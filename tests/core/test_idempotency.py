@@ -28,9 +28,13 @@ async def _send(session: AsyncSession, *, sender: int, key: str | None, text: st
         key=key,
         payload={"text": text},
         work=lambda: _note(session, text),
-        answer=lambda note: Answer(201, {"id": note.id, "text": note.text}),
+        answer=_created,
     )
     return done.answer
+
+
+def _created(note: ExampleNote) -> Answer:
+    return Answer(201, {"id": note.id, "text": note.text})
 
 
 async def _notes(session: AsyncSession) -> int:
@@ -73,7 +77,7 @@ async def test_a_refusal_is_stored_and_replayed_like_an_answer(session: AsyncSes
 
     async def call() -> Answer:
         done = await run_once(
-            session, KEYS, scope={"sender": 3}, key="k", payload={}, work=refuse, answer=lambda n: Answer(201, n)
+            session, KEYS, scope={"sender": 3}, key="k", payload={}, work=refuse, answer=_created
         )
         return done.answer
 
