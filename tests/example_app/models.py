@@ -5,6 +5,7 @@ import datetime as dt
 from sqlalchemy import Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from basis.core.audit import AuditRecord
 from basis.core.db import Base, UTCDateTime
 from basis.core.idempotency import IdempotencyRecord
 from basis.core.time import utcnow
@@ -26,3 +27,11 @@ class ExampleKey(IdempotencyRecord, Base):
     __table_args__ = (UniqueConstraint("sender", "key"),)
 
     sender: Mapped[int] = mapped_column(Integer)
+
+
+class ExampleAudit(AuditRecord, Base):
+    """A second owner of the core's audit trail."""
+
+    __tablename__ = "example_audit_log"
+
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

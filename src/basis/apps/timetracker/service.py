@@ -32,8 +32,9 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
+from basis.core.audit import AuditTrail, snapshot
 from basis.core.errors import BasisError, Unprocessable
-from basis.core.time import ensure_utc, get_zone, is_valid_zone, parse_instant, utcnow
+from basis.core.time import get_zone, is_valid_zone, parse_instant, utcnow
 from basis.identity.models import User
 from basis.settings import Settings
 
@@ -117,18 +118,6 @@ def b64decode_any(value: str) -> bytes:
         raise ValueError("not base64") from error
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return ensure_utc(value).isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return value
-
-
-def snapshot(obj: Any, fields: Sequence[str]) -> dict[str, Any]:
-    return {name: _json_value(getattr(obj, name)) for name in fields}
-
-
 EMPLOYEE_FIELDS = (
     "id",
     "full_name",
@@ -158,30 +147,7 @@ SCHEDULE_FIELDS = ("id", "employee_id", "day", "start", "end", "code", "label")
 TERMINAL_FIELDS = ("id", "name", "location", "is_active", "require_signature")
 
 
-def audit(
-    session: AsyncSession,
-    *,
-    actor: User | None,
-    action: str,
-    entity: str,
-    entity_id: int | None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str | None = None,
-) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=actor.id if actor is not None else None,
-            actor=actor.login_name if actor is not None else None,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            before=before,
-            after=after,
-            reason=reason,
-            created_at=utcnow(),
-        )
-    )
+audit = AuditTrail(AuditEntry).record
 
 
 async def lock_employee(session: AsyncSession, employee_id: int) -> None:
