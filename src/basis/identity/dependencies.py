@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from basis.core.db import get_or_404
 from basis.core.deps import ClientIP, SessionDep
 from basis.core.errors import Forbidden, NotFound
 from basis.core.types import Id
@@ -55,10 +56,7 @@ RequestMeta = Annotated[Meta, Depends(request_meta)]
 
 
 async def valid_user_id(user_id: Id, session: SessionDep) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("User not found", code="not_found")
-    return user
+    return await get_or_404(session, User, user_id, NotFound("User not found", code="not_found"))
 
 
 ValidUser = Annotated[User, Depends(valid_user_id)]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.service import employee_for_user
 from basis.apps.timetracker.terminal import Pipeline, TerminalCtx, authenticate
+from basis.core.db import get_or_404
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
-from basis.core.errors import BasisError
 from basis.core.types import Id
 from basis.identity.deps import CurrentUser
 
@@ -21,19 +19,10 @@ STAFF_ROLES = ("admin", "operator")
 T = TypeVar("T")
 
 
-async def _get_or_404(
-    session: AsyncSession, model: type[T], pk: int, not_found: Callable[[], BasisError]
-) -> T:
-    row = await session.get(model, pk)
-    if row is None:
-        raise not_found()
-    return row
-
-
 async def valid_employee_id(
     employee_id: Id, session: SessionDep
 ) -> Employee:
-    return await _get_or_404(session, Employee, employee_id, exc.employee_not_found)
+    return await get_or_404(session, Employee, employee_id, exc.employee_not_found)
 
 
 async def readable_employee_id(
@@ -48,7 +37,7 @@ async def readable_employee_id(
 
 
 async def valid_event_id(event_id: Id, session: SessionDep) -> Event:
-    return await _get_or_404(session, Event, event_id, exc.event_not_found)
+    return await get_or_404(session, Event, event_id, exc.event_not_found)
 
 
 async def readable_event_id(
@@ -63,13 +52,13 @@ async def readable_event_id(
 async def valid_terminal_id(
     terminal_id: Id, session: SessionDep
 ) -> Terminal:
-    return await _get_or_404(session, Terminal, terminal_id, exc.terminal_not_found)
+    return await get_or_404(session, Terminal, terminal_id, exc.terminal_not_found)
 
 
 async def valid_schedule_id(
     schedule_id: Id, session: SessionDep
 ) -> Schedule:
-    return await _get_or_404(session, Schedule, schedule_id, exc.schedule_not_found)
+    return await get_or_404(session, Schedule, schedule_id, exc.schedule_not_found)
 
 
 async def current_terminal(

@@ -33,12 +33,14 @@ from basis.apps.timetracker.schemas import (
     TerminalUpdate,
 )
 from basis.core.audit import AuditTrail, snapshot
+from basis.core.db import lock_row
 from basis.core.errors import BasisError, Unprocessable
 from basis.core.time import get_zone, is_valid_zone, parse_instant, utcnow
 from basis.identity.models import User
 from basis.settings import Settings
 
 EVENTS = Event.__table__
+EMPLOYEES = Employee.__table__
 SCHEDULE_CODES = ("work", "off", "sick", "vacation", "holiday")
 CODE_LABELS = {
     "work": "Work",
@@ -151,14 +153,9 @@ audit = AuditTrail(AuditEntry).record
 
 
 async def lock_employee(session: AsyncSession, employee_id: int) -> None:
-    """Serialise every write that reads and then changes one employee's events (R8).
-
-    PostgreSQL and MariaDB: a row lock on the employee, held to the end of the transaction.
-    SQLite: the connection's BEGIN IMMEDIATE already made this transaction the only writer.
-    """
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        return
-    await session.execute(select(Employee.id).where(Employee.id == employee_id).with_for_update())
+    """Serialise every write that reads and then changes one employee's events (R8): a row
+    lock on the employee, held to the end of the transaction."""
+    await lock_row(session, EMPLOYEES, employee_id)
 
 
 # ---------------------------------------------------------------------------- employees

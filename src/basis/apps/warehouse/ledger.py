@@ -29,12 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from basis.apps.warehouse import exceptions as exc
 from basis.apps.warehouse.models import Location, Product, StockLevel, StockMovement
 from basis.apps.warehouse.types import fits_unit
+from basis.core.db import lock_row, lock_rows
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
 LEVELS: Table = StockLevel.__table__  # type: ignore[assignment]
 MOVEMENTS: Table = StockMovement.__table__  # type: ignore[assignment]
 LOCATIONS: Table = Location.__table__  # type: ignore[assignment]
 
+# Locked with ``key_share``: movements and levels referring to a locked product may still be
+# inserted by others (PostgreSQL's FOR NO KEY UPDATE); changes of its stock wait.
+LOCKED_COLUMNS = (PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity)
 ZERO = Decimal(0)
 SIGNS = {"incoming": 1, "transfer_in": 1, "outgoing": -1, "transfer_out": -1, "adjustment": 1}
 
@@ -90,12 +94,7 @@ async def lock_product(
     A resolved location is ``None`` when it does not exist.
     """
     refs = [_location_ref(loc).label(f"loc{i}") for i, loc in enumerate(locations)]
-    stmt = (
-        select(PRODUCTS.c.id, PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity, *refs)
-        .where(PRODUCTS.c.id == product_id)
-        .with_for_update(key_share=True)
-    )
-    row = (await session.execute(stmt)).one_or_none()
+    row = await lock_row(session, PRODUCTS, product_id, columns=[*LOCKED_COLUMNS, *refs], key_share=True)
     if row is None:
         raise exc.product_not_found(product_id)
     product = LockedProduct(row.id, row.unit, row.is_archived, row.min_quantity)
@@ -103,16 +102,7 @@ async def lock_product(
 
 
 async def lock_products(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, LockedProduct]:
-    ids = sorted(set(product_ids))
-    if not ids:
-        return {}
-    stmt = (
-        select(PRODUCTS.c.id, PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity)
-        .where(PRODUCTS.c.id.in_(ids))
-        .order_by(PRODUCTS.c.id)
-        .with_for_update(key_share=True)
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = await lock_rows(session, PRODUCTS, product_ids, columns=LOCKED_COLUMNS, key_share=True)
     return {r.id: LockedProduct(r.id, r.unit, r.is_archived, r.min_quantity) for r in rows}
 
 

@@ -66,7 +66,7 @@ from basis.apps.warehouse.schemas import (
     TransferPublic,
 )
 from basis.apps.warehouse.types import STEP, fits_unit, is_counted
-from basis.core.db import insert_or_skip, retry_transient
+from basis.core.db import insert_or_skip, lock_row, retry_transient
 from basis.core.errors import Conflict, Unprocessable
 from basis.core.idempotency import Answer, IdempotencyStore, run_once
 from basis.core.logging import get_logger
@@ -884,9 +884,7 @@ async def create_check(
 
 
 async def _lock_check(session: AsyncSession, check_id: int) -> Any:
-    row = (
-        await session.execute(select(CHECKS).where(CHECKS.c.id == check_id).with_for_update())
-    ).one_or_none()
+    row = await lock_row(session, CHECKS, check_id, columns=CHECKS.c)
     if row is None:
         raise exc.check_not_found()
     return row
