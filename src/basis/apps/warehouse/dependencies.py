@@ -8,12 +8,15 @@ from fastapi import Depends, Header
 from sqlalchemy import select
 
 from basis.apps.warehouse import exceptions as exc
-from basis.apps.warehouse.models import Product
+from basis.apps.warehouse.models import IdempotencyKey, Product
 from basis.core.deps import InfraDep, SessionDep
-from basis.core.idempotency import validate_key
+from basis.core.idempotency import IdempotencyStore, validate_key
 from basis.core.jobs import JobQueue
 from basis.core.pagination import PageParams, paging
 from basis.core.types import Id
+
+KEYS = IdempotencyStore(IdempotencyKey, scope=("user_id", "endpoint"))
+"""One answer per user, endpoint and Idempotency-Key (W5)."""
 
 
 async def idempotency_key(

@@ -18,18 +18,20 @@ A movement costs four statements: lock, read levels, write the level, insert the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, insert, select, true, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse import exceptions as exc
 from basis.apps.warehouse.models import Location, Product, StockLevel, StockMovement
 from basis.apps.warehouse.types import fits_unit
-from basis.core.db import lock_row, lock_rows
+from basis.core.db import lock_row, lock_rows, retry_transient
+from basis.core.logging import get_logger
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
 LEVELS: Table = StockLevel.__table__  # type: ignore[assignment]
@@ -40,7 +42,18 @@ LOCATIONS: Table = Location.__table__  # type: ignore[assignment]
 # inserted by others (PostgreSQL's FOR NO KEY UPDATE); changes of its stock wait.
 LOCKED_COLUMNS = (PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity)
 ZERO = Decimal(0)
+T = TypeVar("T")
+log = get_logger("basis.warehouse")
 SIGNS = {"incoming": 1, "transfer_in": 1, "outgoing": -1, "transfer_out": -1, "adjustment": 1}
+
+
+def log_retry(attempt: int, error: DBAPIError) -> None:
+    log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
+
+
+async def retrying(session: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
+    """Run a write transaction again after a deadlock or a lock timeout (the database chose a victim)."""
+    return await retry_transient(work, before_retry=session.rollback, on_retry=log_retry)
 
 
 def delta_of(movement_type: str, quantity: Decimal) -> Decimal:
