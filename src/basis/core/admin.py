@@ -81,6 +81,16 @@ class ServiceView(ModelView):
             raise ValueError(f"{label} not found")
         return row
 
+    async def change_row(
+        self, request: Request, pk: str | int, change: Callable[[Any, Any, Any], Awaitable[T]]
+    ) -> T:
+        """``change(session, row, actor)`` on this view's row ``pk``, for the signed-in admin;
+        a missing row or a refusal comes back as the form's message."""
+        actor, _ = await signed_in(request)
+        async with self.session_maker() as session:
+            row = await self.get_or_fail(session, self.model, pk, self.name)
+            return await self.run(change(session, row, actor))
+
     def back_to_list(self, request: Request, errors: list[str]) -> Response:
         """Back to this view's list, the errors of an action (if any) shown above it."""
         url = request.url_for("admin:list", identity=self.identity)

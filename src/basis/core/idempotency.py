@@ -162,7 +162,8 @@ async def run_once(
 
     Without a key this is ``work`` and a commit. A refusal (a ``BasisError`` below 500) is
     stored and replayed like a success. The whole attempt runs again after a deadlock or a lock
-    timeout, as the database chose it as the victim.
+    timeout, as the database chose it as the victim: after a rollback, which expires the
+    session's ORM rows, so ``work`` takes plain values read beforehand (an actor's id, not the row).
     """
 
     async def attempt() -> Done[T]:

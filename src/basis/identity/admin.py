@@ -215,24 +215,24 @@ class UserAdmin(ServiceView, model=User):
             )
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        settings, infra, meta, actor = await _context(request)
+        settings, infra, meta, _ = await _context(request)
         values = clean(data)
         if not values.get("password"):
             values.pop("password", None)
         changes = self.validated(UserUpdate, values)
-        async with self.session_maker() as session:
-            user = await self.get_or_fail(session, User, pk, "User")
-            return await self.run(
-                service.update_user(
-                    session=session,
-                    settings=settings,
-                    infra=infra,
-                    user=user,
-                    data=changes,
-                    actor=actor,
-                    meta=meta,
-                )
-            )
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, user, actor: service.update_user(
+                session=session,
+                settings=settings,
+                infra=infra,
+                user=user,
+                data=changes,
+                actor=actor,
+                meta=meta,
+            ),
+        )
 
     async def _each_user(self, request: Request, verb: str) -> Response:
         settings, infra, meta, actor = await _context(request)

@@ -67,18 +67,14 @@ class EmployeeAdmin(ServiceView, model=Employee):
             )
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        actor, _ = await signed_in(request)
         changes = self.validated(EmployeeUpdate, clean(data))
-        async with self.session_maker() as session:
-            employee = await self.get_or_fail(session, Employee, pk, "Employee")
-            return await self.run(
-                service.update_employee(
-                    session=session,
-                    employee=employee,
-                    data=changes,
-                    actor=actor,  # type: ignore[arg-type]
-                )
-            )
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, employee, actor: service.update_employee(
+                session=session, employee=employee, data=changes, actor=actor
+            ),
+        )
 
     @action(name="approve_key", label="Approve phone key", confirmation_message="Approve the pending keys?")
     async def approve_key(self, request: Request) -> Response:
@@ -130,18 +126,14 @@ class TerminalAdmin(ServiceView, model=Terminal):
             return created
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        actor, _ = await signed_in(request)
         changes = self.validated(TerminalUpdate, clean(data))
-        async with self.session_maker() as session:
-            item = await self.get_or_fail(session, Terminal, pk, "Terminal")
-            return await self.run(
-                service.update_terminal(
-                    session=session,
-                    terminal=item,
-                    data=changes,
-                    actor=actor,  # type: ignore[arg-type]
-                )
-            )
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, terminal, actor: service.update_terminal(
+                session=session, terminal=terminal, data=changes, actor=actor
+            ),
+        )
 
     @action(
         name="rotate_key",
@@ -211,22 +203,18 @@ class EventAdmin(ServiceView, model=Event):
         return CorrectionForm
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        actor, settings = await signed_in(request)
+        _, settings = await signed_in(request)
         values = clean(data)
         patch = self.validated(
             EventPatch, {k: values.get(k) for k in ("timestamp", "direction", "comment", "reason")}
         )
-        async with self.session_maker() as session:
-            event = await self.get_or_fail(session, Event, pk, "Event")
-            return await self.run(
-                service.correct_event(
-                    session=session,
-                    event=event,
-                    data=patch,
-                    actor=actor,  # type: ignore[arg-type]
-                    settings=settings,
-                )
-            )
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, event, actor: service.correct_event(
+                session=session, event=event, data=patch, actor=actor, settings=settings
+            ),
+        )
 
 
 class ScheduleAdmin(ServiceView, model=Schedule):

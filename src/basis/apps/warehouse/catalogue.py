@@ -108,17 +108,18 @@ async def require_location(session: AsyncSession, location_id: int | None) -> in
     return location_id
 
 
-async def _check_location_name(
-    session: AsyncSession, name: str, parent_id: int | None, own_id: int | None
+async def _check_sibling_name(
+    session: AsyncSession, table: Table, name: str, parent_id: int | None, own_id: int | None
 ) -> None:
-    stmt = select(LOCATIONS.c.id).where(
-        func.lower(LOCATIONS.c.name) == name.lower(),
-        LOCATIONS.c.parent_id.is_(None) if parent_id is None else LOCATIONS.c.parent_id == parent_id,
+    """Locations and categories are trees whose siblings differ in name (ignoring case)."""
+    stmt = select(table.c.id).where(
+        func.lower(table.c.name) == name.lower(),
+        table.c.parent_id.is_(None) if parent_id is None else table.c.parent_id == parent_id,
     )
     if own_id is not None:
-        stmt = stmt.where(LOCATIONS.c.id != own_id)
+        stmt = stmt.where(table.c.id != own_id)
     if await session.scalar(stmt) is not None:
-        raise Conflict("A location with this name already exists here", code="duplicate_location")
+        raise exc.duplicate_location() if table is LOCATIONS else exc.duplicate_category()
 
 
 async def _make_default(session: AsyncSession, location_id: int) -> None:
@@ -129,7 +130,7 @@ async def _make_default(session: AsyncSession, location_id: int) -> None:
 async def create_location(*, session: AsyncSession, data: LocationCreate, actor: User) -> LocationPublic:
     if data.parent_id is not None:
         await require_location(session, data.parent_id)
-    await _check_location_name(session, data.name, data.parent_id, None)
+    await _check_sibling_name(session, LOCATIONS, data.name, data.parent_id, None)
     location = Location(name=data.name, parent_id=data.parent_id, description=data.description)
     session.add(location)
     try:
@@ -139,7 +140,7 @@ async def create_location(*, session: AsyncSession, data: LocationCreate, actor:
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise Conflict("A location with this name already exists here", code="duplicate_location") from None
+        raise exc.duplicate_location() from None
     return await get_location(session=session, location_id=location.id)
 
 
@@ -167,7 +168,7 @@ async def update_location(
             raise Unprocessable("A location cannot be inside itself", code="location_cycle")
     name = fields.get("name", location.name)
     parent_id = fields.get("parent_id", location.parent_id)
-    await _check_location_name(session, name, parent_id, location_id)
+    await _check_sibling_name(session, LOCATIONS, name, parent_id, location_id)
     for field in ("name", "parent_id", "description"):
         if field in fields:
             setattr(location, field, fields[field])
@@ -178,7 +179,7 @@ async def update_location(
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise Conflict("A location with this name already exists here", code="duplicate_location") from None
+        raise exc.duplicate_location() from None
     return await get_location(session=session, location_id=location_id)
 
 
@@ -218,30 +219,17 @@ async def _require_category(session: AsyncSession, category_id: int) -> None:
         raise exc.category_not_found(category_id)
 
 
-async def _check_category_name(
-    session: AsyncSession, name: str, parent_id: int | None, own_id: int | None
-) -> None:
-    stmt = select(CATEGORIES.c.id).where(
-        func.lower(CATEGORIES.c.name) == name.lower(),
-        CATEGORIES.c.parent_id.is_(None) if parent_id is None else CATEGORIES.c.parent_id == parent_id,
-    )
-    if own_id is not None:
-        stmt = stmt.where(CATEGORIES.c.id != own_id)
-    if await session.scalar(stmt) is not None:
-        raise Conflict("A category with this name already exists here", code="duplicate_category")
-
-
 async def create_category(*, session: AsyncSession, data: CategoryCreate, actor: User) -> CategoryPublic:
     if data.parent_id is not None:
         await _require_category(session, data.parent_id)
-    await _check_category_name(session, data.name, data.parent_id, None)
+    await _check_sibling_name(session, CATEGORIES, data.name, data.parent_id, None)
     category = Category(name=data.name, parent_id=data.parent_id, description=data.description)
     session.add(category)
     try:
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise Conflict("A category with this name already exists here", code="duplicate_category") from None
+        raise exc.duplicate_category() from None
     return CategoryPublic.model_validate(category)
 
 
@@ -258,16 +246,16 @@ async def update_category(
             raise Unprocessable("A category cannot be inside itself", code="category_cycle")
     if "name" in fields and fields["name"] is None:
         raise Unprocessable("name cannot be empty", code="validation_error")
-    await _check_category_name(
-        session, fields.get("name", category.name), fields.get("parent_id", category.parent_id), category_id
-    )
+    name = fields.get("name", category.name)
+    parent_id = fields.get("parent_id", category.parent_id)
+    await _check_sibling_name(session, CATEGORIES, name, parent_id, category_id)
     for field, value in fields.items():
         setattr(category, field, value)
     try:
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise Conflict("A category with this name already exists here", code="duplicate_category") from None
+        raise exc.duplicate_category() from None
     return CategoryPublic.model_validate(category)
 
 
@@ -382,11 +370,10 @@ async def _check_unique(session: AsyncSession, fields: dict[str, Any], own_id: i
 
 
 async def create_product(
-    *, session: AsyncSession, data: ProductCreate, actor: User, idempotency_key: str | None = None
+    *, session: AsyncSession, data: ProductCreate, actor_id: int, idempotency_key: str | None = None
 ) -> ProductPublic:
     """A new product, and its initial quantity as an incoming movement at the default location.
     The caller commits (``run_once``: the product and its Idempotency-Key are stored together)."""
-    actor_id = actor.id
     fields = data.model_dump(exclude={"current_quantity"})
     _check_limits(data.unit, data.min_quantity, data.max_quantity)
     if data.current_quantity is not None and not fits_unit(data.current_quantity, data.unit):
@@ -407,22 +394,11 @@ async def create_product(
     if data.current_quantity:
         location_id = await ensure_default_location(session)
         locked, _ = await ledger.lock_product(session, product.id)
-        planned = ledger.plan(
-            [
-                ledger.Posting(
-                    product.id, location_id, "incoming", data.current_quantity, reason="Initial stock"
-                )
-            ],
-            {},
+        initial = ledger.Posting(
+            product.id, location_id, "incoming", data.current_quantity, reason="Initial stock"
         )
-        await ledger.write(
-            session,
-            products={product.id: locked},
-            planned=planned,
-            levels={},
-            user_id=actor_id,
-            now=utcnow(),
-            idempotency_key=idempotency_key,
+        await ledger.post(
+            session, locked, [initial], user_id=actor_id, idempotency_key=idempotency_key, levels={}
         )
     row = (await session.execute(product_select().where(PRODUCTS.c.id == product.id))).one()
     return product_public(row)

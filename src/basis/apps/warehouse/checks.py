@@ -95,9 +95,8 @@ async def list_checks(
     return PageParams(limit, offset).page(items, total)
 
 
-async def create_check(*, session: AsyncSession, data: CheckCreate, actor: User) -> CheckPublic:
+async def create_check(*, session: AsyncSession, data: CheckCreate, actor_id: int) -> CheckPublic:
     """An open check at a location (the default when none is given). The caller commits."""
-    actor_id = actor.id
     location_id = await require_location(session, data.location_id)
     result = await session.execute(
         insert(CHECKS).values(

@@ -70,3 +70,11 @@ def duplicate(field: str, value: str) -> Conflict:
 
 def check_not_open(status: str) -> Conflict:
     return Conflict(f"The inventory check is {status}", code=f"check_{status}", extra={"status": status})
+
+
+def duplicate_location() -> Conflict:
+    return Conflict("A location with this name already exists here", code="duplicate_location")
+
+
+def duplicate_category() -> Conflict:
+    return Conflict("A category with this name already exists here", code="duplicate_category")

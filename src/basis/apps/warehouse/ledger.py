@@ -32,6 +32,7 @@ from basis.apps.warehouse.models import Location, Product, StockLevel, StockMove
 from basis.apps.warehouse.types import fits_unit
 from basis.core.db import lock_row, lock_rows, retry_transient
 from basis.core.logging import get_logger
+from basis.core.time import utcnow
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
 LEVELS: Table = StockLevel.__table__  # type: ignore[assignment]
@@ -220,3 +221,29 @@ async def write(
             last = [r["id"] for r in posted.rows if r["product_id"] == product_id][-1]
             posted.crossings.append((product_id, last))
     return posted
+
+
+async def post(
+    session: AsyncSession,
+    product: LockedProduct,
+    postings: Sequence[Posting],
+    *,
+    user_id: int,
+    idempotency_key: str | None = None,
+    transfer_id: str | None = None,
+    levels: dict[tuple[int, int], Decimal] | None = None,
+) -> Posted:
+    """One locked product's entries, planned against its levels (read now unless given: a new
+    product has none) and written; refuses them all when one would go below zero."""
+    if levels is None:
+        levels = await read_levels(session, [product.id])
+    return await write(
+        session,
+        products={product.id: product},
+        planned=plan(postings, levels),
+        levels=levels,
+        user_id=user_id,
+        now=utcnow(),
+        idempotency_key=idempotency_key,
+        transfer_id=transfer_id,
+    )

@@ -19,11 +19,9 @@ from basis.apps.warehouse.models import StockMovement
 from basis.apps.warehouse.schemas import MovementCreate, MovementPublic, TransferCreate, TransferPublic
 from basis.core.logging import get_logger
 from basis.core.pagination import Page, PageParams
-from basis.core.time import utcnow
 
 if TYPE_CHECKING:
     from basis.core.jobs import JobQueue
-    from basis.identity.models import User
 
 log = get_logger("basis.warehouse")
 
@@ -60,10 +58,9 @@ class Recorded:
 
 
 async def record_movement(
-    *, session: AsyncSession, data: MovementCreate, actor: User, idempotency_key: str | None = None
+    *, session: AsyncSession, data: MovementCreate, actor_id: int, idempotency_key: str | None = None
 ) -> Recorded:
     """W1-W3, W5: one ledger entry and its level, never below zero. The caller commits."""
-    actor_id = actor.id
     product, (location_id,) = await ledger.lock_product(session, data.product_id, [data.location_id])
     if location_id is None:
         if data.location_id is not None:
@@ -72,7 +69,6 @@ async def record_movement(
     if product.is_archived:
         raise exc.product_archived(product.id)
     ledger.check_quantity(product, data.quantity)
-    levels = await ledger.read_levels(session, [product.id])
     posting = ledger.Posting(
         product.id,
         location_id,
@@ -81,24 +77,16 @@ async def record_movement(
         reason=data.reason,
         reference=data.reference,
     )
-    planned = ledger.plan([posting], levels)
-    posted = await ledger.write(
-        session,
-        products={product.id: product},
-        planned=planned,
-        levels=levels,
-        user_id=actor_id,
-        now=utcnow(),
-        idempotency_key=idempotency_key,
+    posted = await ledger.post(
+        session, product, [posting], user_id=actor_id, idempotency_key=idempotency_key
     )
     return Recorded(_movement_public(posted.rows[0]), posted.crossings)
 
 
 async def transfer(
-    *, session: AsyncSession, data: TransferCreate, actor: User, idempotency_key: str | None = None
+    *, session: AsyncSession, data: TransferCreate, actor_id: int, idempotency_key: str | None = None
 ) -> TransferPublic:
     """W4: transfer_out and transfer_in together or not at all. The caller commits."""
-    actor_id = actor.id
     product, (source, target) = await ledger.lock_product(
         session, data.product_id, [data.from_location_id, data.to_location_id]
     )
@@ -109,22 +97,13 @@ async def transfer(
     if product.is_archived:
         raise exc.product_archived(product.id)
     ledger.check_quantity(product, data.quantity)
-    levels = await ledger.read_levels(session, [product.id])
     postings = [
         ledger.Posting(product.id, source, "transfer_out", data.quantity, data.reason, data.reference),
         ledger.Posting(product.id, target, "transfer_in", data.quantity, data.reason, data.reference),
     ]
-    planned = ledger.plan(postings, levels)
     transfer_id = str(uuid.uuid4())
-    posted = await ledger.write(
-        session,
-        products={product.id: product},
-        planned=planned,
-        levels=levels,
-        user_id=actor_id,
-        now=utcnow(),
-        idempotency_key=idempotency_key,
-        transfer_id=transfer_id,
+    posted = await ledger.post(
+        session, product, postings, user_id=actor_id, idempotency_key=idempotency_key, transfer_id=transfer_id
     )
     return TransferPublic(
         transfer_id=transfer_id,

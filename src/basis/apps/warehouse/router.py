@@ -77,17 +77,19 @@ async def _once(
     endpoint: str,
     key: str | None,
     data: BaseModel,
-    work: Callable[[], Awaitable[T]],
+    work: Callable[[int], Awaitable[T]],
     answer: Callable[[T], Answer],
 ) -> Done[T]:
-    """W5: the work done and committed once per key; a retry gets the stored answer."""
+    """W5: ``work(actor_id)`` done and committed once per key; a retry gets the stored answer."""
+    # Read once: a transaction run again follows a rollback, which expires the user's row.
+    actor_id = user.id
     return await run_once(
         session,
         KEYS,
-        scope={"user_id": user.id, "endpoint": endpoint},
+        scope={"user_id": actor_id, "endpoint": endpoint},
         key=key,
         payload=_fingerprint(data),
-        work=work,
+        work=lambda: work(actor_id),
         answer=answer,
         on_retry=ledger.log_retry,
     )
@@ -128,8 +130,8 @@ async def list_products(
 async def create_product(
     data: ProductCreate, session: SessionDep, user: AdminUser, key: IdempotencyKey
 ) -> Response:
-    def work() -> Awaitable[ProductPublic]:
-        return catalogue.create_product(session=session, data=data, actor=user, idempotency_key=key)
+    def work(actor_id: int) -> Awaitable[ProductPublic]:
+        return catalogue.create_product(session=session, data=data, actor_id=actor_id, idempotency_key=key)
 
     return _answer((await _once(session, user, "POST /products", key, data, work, _created)).answer)
 
@@ -249,8 +251,8 @@ async def update_location(
 async def record_movement(
     data: MovementCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
 ) -> Response:
-    def work() -> Awaitable[movements.Recorded]:
-        return movements.record_movement(session=session, data=data, actor=user, idempotency_key=key)
+    def work(actor_id: int) -> Awaitable[movements.Recorded]:
+        return movements.record_movement(session=session, data=data, actor_id=actor_id, idempotency_key=key)
 
     done = await _once(
         session, user, "POST /stock-movements", key, data, work, lambda recorded: _created(recorded.movement)
@@ -264,8 +266,8 @@ async def record_movement(
 async def transfer(
     data: TransferCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey
 ) -> Response:
-    def work() -> Awaitable[TransferPublic]:
-        return movements.transfer(session=session, data=data, actor=user, idempotency_key=key)
+    def work(actor_id: int) -> Awaitable[TransferPublic]:
+        return movements.transfer(session=session, data=data, actor_id=actor_id, idempotency_key=key)
 
     done = await _once(session, user, "POST /stock-movements/transfer", key, data, work, _created)
     return _answer(done.answer)
@@ -311,8 +313,8 @@ async def get_movement(movement_id: EntityId, session: SessionDep, user: Operato
 async def create_check(
     data: CheckCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey
 ) -> Response:
-    def work() -> Awaitable[CheckPublic]:
-        return checks.create_check(session=session, data=data, actor=user)
+    def work(actor_id: int) -> Awaitable[CheckPublic]:
+        return checks.create_check(session=session, data=data, actor_id=actor_id)
 
     return _answer((await _once(session, user, "POST /inventory-checks", key, data, work, _created)).answer)
 
