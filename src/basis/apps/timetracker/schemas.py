@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from basis.core.types import Id, printable_text
 
-T = TypeVar("T")
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value

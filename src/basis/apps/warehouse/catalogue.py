@@ -381,9 +381,7 @@ async def create_product(
     if data.category_id is not None:
         await _require_category(session, data.category_id)
     await _check_unique(session, fields, None)
-    product = Product(
-        **{k: v for k, v in fields.items() if v is not None or k in ("description", "barcode")}
-    )
+    product = Product(**{k: v for k, v in fields.items() if v is not None or k in ("description", "barcode")})
     session.add(product)
     try:
         await session.flush()

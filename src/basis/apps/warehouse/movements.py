@@ -77,9 +77,7 @@ async def record_movement(
         reason=data.reason,
         reference=data.reference,
     )
-    posted = await ledger.post(
-        session, product, [posting], user_id=actor_id, idempotency_key=idempotency_key
-    )
+    posted = await ledger.post(session, product, [posting], user_id=actor_id, idempotency_key=idempotency_key)
     return Recorded(_movement_public(posted.rows[0]), posted.crossings)
 
 
