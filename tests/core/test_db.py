@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.core.db import normalise_url
@@ -59,3 +60,73 @@ async def test_plain_rows_are_the_values_sqlalchemy_reads(session: AsyncSession)
         ("p4", 4, dt.datetime(2026, 3, 29, 3, 30, 0, 999000, tzinfo=dt.UTC), None),
     ]
     assert all(row[2].utcoffset() == dt.timedelta(0) for row in plain)
+
+
+async def _notes(session: AsyncSession, *texts: str) -> list[int]:
+    from tests.example_app.models import ExampleNote
+
+    notes = [ExampleNote(text=text) for text in texts]
+    session.add_all(notes)
+    await session.commit()
+    return [note.id for note in notes]
+
+
+async def test_lock_rows_reads_the_rows_found_in_id_order(session: AsyncSession) -> None:
+    from basis.core.db import lock_row, lock_rows
+    from tests.example_app.models import ExampleNote
+
+    notes = ExampleNote.__table__
+    first, second, third = await _notes(session, "a", "b", "c")
+    rows = await lock_rows(session, notes, [third, first, first, 2**31 - 1], columns=[notes.c.text])
+    assert [tuple(row) for row in rows] == [(first, "a"), (third, "c")]
+    assert await lock_rows(session, notes, []) == []
+    one = await lock_row(session, notes, second, columns=[notes.c.id, notes.c.text])
+    assert one is not None and tuple(one) == (second, "b")
+    assert await lock_row(session, notes, 2**31 - 1) is None
+    await session.rollback()
+
+
+async def test_a_locked_row_makes_another_writer_wait_for_the_commit(
+    session: AsyncSession, settings: Any
+) -> None:
+    """Read-then-write on the same row by two transactions: the second one sees the first's
+    committed change, on every database (SQLite through its single writer)."""
+    import asyncio
+
+    from basis.core.db import Database, lock_row
+    from tests.example_app.models import ExampleNote
+
+    notes = ExampleNote.__table__
+    (note_id,) = await _notes(session, "before")
+    other_db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        assert await lock_row(session, notes, note_id, columns=[notes.c.text]) is not None
+
+        async def second_writer() -> str:
+            async with other_db.sessionmaker() as other:
+                row = await lock_row(other, notes, note_id, columns=[notes.c.text])
+                assert row is not None
+                await other.rollback()
+                return str(row.text)
+
+        waiting = asyncio.create_task(second_writer())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        await session.execute(update(notes).where(notes.c.id == note_id).values(text="after"))
+        await session.commit()
+        assert await asyncio.wait_for(waiting, 30) == "after"
+    finally:
+        await other_db.dispose()
+
+
+async def test_get_or_404_raises_the_given_error(session: AsyncSession) -> None:
+    import pytest
+
+    from basis.core.db import get_or_404
+    from basis.core.errors import NotFound
+    from tests.example_app.models import ExampleNote
+
+    (note_id,) = await _notes(session, "kept")
+    assert (await get_or_404(session, ExampleNote, note_id, NotFound())).text == "kept"
+    with pytest.raises(NotFound, match="No such note"):
+        await get_or_404(session, ExampleNote, note_id + 1, lambda: NotFound("No such note"))

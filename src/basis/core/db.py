@@ -6,13 +6,13 @@ import asyncio
 import datetime as dt
 import functools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy import DateTime, FromClause, Insert, MetaData, Row, String, Table, event, insert, select
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
+
+from basis.core.errors import BasisError
 
 T = TypeVar("T")
 
@@ -275,3 +277,89 @@ async def retry_transient(
                 on_retry(attempt, error)
             await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter
     raise AssertionError("unreachable")
+
+
+MYSQL_DUPLICATE_KEY = 1062
+
+
+def _insert_ignore(session: AsyncSession, table: Table) -> Insert:
+    """PostgreSQL's and SQLite's INSERT that does nothing on a unique conflict."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+async def insert_or_skip(session: AsyncSession, table: Table, values: dict[str, Any]) -> bool:
+    """True when the row was inserted, False when a unique conflict skipped it.
+
+    Like ``INSERT ... ON CONFLICT DO NOTHING``, the insert first waits for a concurrent
+    transaction holding the same key, so the caller then reads that transaction's committed row.
+    ``table`` needs an ``id`` column.
+    """
+    if session.get_bind().dialect.name == "mysql":
+        # INSERT IGNORE would make the driver fetch and log a warning for every retry; a
+        # duplicate-key error only undoes this statement in MariaDB, the transaction goes on.
+        try:
+            await session.execute(insert(table).values(**values))
+        except IntegrityError as error:
+            if getattr(error.orig, "args", (None,))[0] != MYSQL_DUPLICATE_KEY:
+                raise
+            return False
+        return True
+    # RETURNING tells whether a row went in; rowcount is not reliable with it.
+    stmt = _insert_ignore(session, table).values(**values).returning(table.c.id)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def get_or_404(
+    session: AsyncSession, model: type[T], pk: Any, not_found: BasisError | Callable[[], BasisError]
+) -> T:
+    """The row of ``model`` with primary key ``pk``, or ``not_found`` raised."""
+    row = await session.get(model, pk)
+    if row is None:
+        raise not_found if isinstance(not_found, BasisError) else not_found()
+    return row
+
+
+async def lock_rows(
+    session: AsyncSession,
+    table: FromClause,
+    ids: Iterable[int],
+    *,
+    columns: Sequence[Any] = (),
+    key_share: bool = False,
+) -> Sequence[Row[Any]]:
+    """Lock the rows of ``table`` with these ids to the end of the transaction, and read their
+    ``id`` and ``columns``: the rows found, in id order (``id`` first, given or not).
+
+    The locks are taken in id order, so two transactions locking overlapping sets never wait on
+    each other in a cycle. PostgreSQL and MariaDB: ``SELECT ... FOR UPDATE``; with ``key_share``
+    PostgreSQL takes ``FOR NO KEY UPDATE`` instead, which lets other transactions insert rows
+    that refer to the locked ones. SQLite has no row locks: the connection's ``BEGIN IMMEDIATE``
+    already made this transaction the only writer, and the statement only reads.
+    """
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    id_column = table.c.id
+    where = id_column == wanted[0] if len(wanted) == 1 else id_column.in_(wanted)
+    extra = [column for column in columns if column is not id_column]
+    stmt = select(id_column, *extra).where(where).order_by(id_column).with_for_update(key_share=key_share)
+    return (await session.execute(stmt)).all()
+
+
+async def lock_row(
+    session: AsyncSession,
+    table: FromClause,
+    row_id: int,
+    *,
+    columns: Sequence[Any] = (),
+    key_share: bool = False,
+) -> Row[Any] | None:
+    """``lock_rows`` for one row: the row, or None when there is none with this id."""
+    rows = await lock_rows(session, table, [row_id], columns=columns, key_share=key_share)
+    return rows[0] if rows else None

@@ -11,16 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from sqladmin import Admin, ModelView, action
+from sqladmin import Admin, action
 from sqladmin.authentication import AuthenticationBackend
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from wtforms import Form, PasswordField, SelectField
 from wtforms.validators import Optional as OptionalValidator
 
+from basis.core.admin import AUTH_STATE, ReadOnlyView, ServiceView, auth_backend, clean
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.net import client_ip
 from basis.identity import service
@@ -160,43 +161,14 @@ class AdminAuth(AuthenticationBackend):
         return request.session.get("uid")
 
 
-def _backend(request: Request) -> AdminAuth:
-    backend = request.scope["app"].state.basis_admin_auth
+async def _context(request: Request) -> tuple[Settings, Any, service.Meta, User | None]:
+    backend = auth_backend(request)
     assert isinstance(backend, AdminAuth)
-    return backend
-
-
-async def _context(request: Request) -> tuple[AdminAuth, Settings, Any, service.Meta, User | None]:
-    backend = _backend(request)
     actor = await backend.current_admin(request)
-    return backend, backend.settings, backend.main_app.state.infra, backend._meta(request), actor
+    return backend.settings, backend.main_app.state.infra, backend._meta(request), actor
 
 
-def _pks(request: Request) -> list[int]:
-    values = []
-    for part in request.query_params.get("pks", "").split(","):
-        if part.strip().isdigit():
-            values.append(int(part))
-    return values
-
-
-def _clean(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: (value.strip() or None) if isinstance(value, str) else value for key, value in data.items()}
-
-
-def _readable(exc: Exception) -> ValueError:
-    if isinstance(exc, BasisError):
-        detail = exc.detail
-        if isinstance(detail, list):
-            detail = "; ".join(str(item.get("msg", item)) for item in detail)
-        return ValueError(str(detail))
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()))
-    return ValueError(str(exc))
-
-
-class UserAdmin(ModelView, model=User):
+class UserAdmin(ServiceView, model=User):
     name = "User"
     name_plural = "Users"
     icon = "fa-solid fa-user"
@@ -233,71 +205,45 @@ class UserAdmin(ModelView, model=User):
         return UserForm
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
-        _, settings, _, meta, actor = await _context(request)
-        try:
-            values = _clean(data)
-            values.pop("is_active", None)
-            create = UserCreate.model_validate(values)
-        except Exception as exc:
-            raise _readable(exc) from None
+        settings, _, meta, actor = await _context(request)
+        values = clean(data)
+        values.pop("is_active", None)
+        create = self.validated(UserCreate, values)
         async with self.session_maker() as session:
-            try:
-                return await service.create_user(
-                    session=session, settings=settings, data=create, actor=actor, meta=meta
-                )
-            except BasisError as exc:
-                raise _readable(exc) from None
+            return await self.run(
+                service.create_user(session=session, settings=settings, data=create, actor=actor, meta=meta)
+            )
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        _, settings, infra, meta, actor = await _context(request)
-        values = _clean(data)
+        settings, infra, meta, _ = await _context(request)
+        values = clean(data)
         if not values.get("password"):
             values.pop("password", None)
-        try:
-            changes = UserUpdate.model_validate(values)
-        except Exception as exc:
-            raise _readable(exc) from None
-        async with self.session_maker() as session:
-            user = await session.get(User, int(pk))
-            if user is None:
-                raise ValueError("User not found")
-            try:
-                return await service.update_user(
-                    session=session,
-                    settings=settings,
-                    infra=infra,
-                    user=user,
-                    data=changes,
-                    actor=actor,
-                    meta=meta,
-                )
-            except BasisError as exc:
-                raise _readable(exc) from None
+        changes = self.validated(UserUpdate, values)
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, user, actor: service.update_user(
+                session=session,
+                settings=settings,
+                infra=infra,
+                user=user,
+                data=changes,
+                actor=actor,
+                meta=meta,
+            ),
+        )
 
     async def _each_user(self, request: Request, verb: str) -> Response:
-        _, settings, infra, meta, actor = await _context(request)
-        errors = []
-        async with self.session_maker() as session:
-            for pk in _pks(request):
-                user = await session.get(User, pk)
-                if user is None:
-                    continue
-                try:
-                    if verb == "deactivate":
-                        await service.deactivate_user(
-                            session=session, settings=settings, infra=infra, user=user, actor=actor, meta=meta
-                        )
-                    else:
-                        await service.revoke_all_sessions(
-                            session=session, settings=settings, infra=infra, user=user, actor=actor, meta=meta
-                        )
-                except BasisError as exc:
-                    await session.rollback()
-                    errors.append(f"{user}: {exc.detail}")
-        url = request.url_for("admin:list", identity=self.identity)
-        if errors:
-            url = url.include_query_params(error="; ".join(errors))
-        return RedirectResponse(url, status_code=302)
+        settings, infra, meta, actor = await _context(request)
+        operation = service.deactivate_user if verb == "deactivate" else service.revoke_all_sessions
+
+        async def one(session: AsyncSession, user: User) -> None:
+            await operation(
+                session=session, settings=settings, infra=infra, user=user, actor=actor, meta=meta
+            )
+
+        return await self.for_each_selected(request, one)
 
     @action(
         name="deactivate",
@@ -316,7 +262,7 @@ class UserAdmin(ModelView, model=User):
         return await self._each_user(request, "revoke")
 
 
-class AuthEventAdmin(ModelView, model=AuthEvent):
+class AuthEventAdmin(ReadOnlyView, model=AuthEvent):
     name = "Auth event"
     name_plural = "Auth events"
     icon = "fa-solid fa-shield-halved"
@@ -332,12 +278,9 @@ class AuthEventAdmin(ModelView, model=AuthEvent):
     column_searchable_list = [AuthEvent.event_type, AuthEvent.ip]
     column_sortable_list = [AuthEvent.created_at, AuthEvent.event_type, AuthEvent.user_id]
     column_default_sort = [(AuthEvent.created_at, True)]
-    can_create = False
-    can_edit = False
-    can_delete = False
 
 
-class SessionAdmin(ModelView, model=RefreshToken):
+class SessionAdmin(ReadOnlyView, model=RefreshToken):
     name = "Session token"
     name_plural = "Session tokens"
     icon = "fa-solid fa-key"
@@ -355,9 +298,6 @@ class SessionAdmin(ModelView, model=RefreshToken):
     column_details_exclude_list = [RefreshToken.token_hash]
     column_sortable_list = [RefreshToken.id, RefreshToken.issued_at, RefreshToken.user_id]
     column_default_sort = [(RefreshToken.id, True)]
-    can_create = False
-    can_edit = False
-    can_delete = False
     can_export = False
 
 
@@ -378,7 +318,7 @@ def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
         middlewares=[Middleware(AdminOriginCheck, settings=settings)],
     )
     auth.admin = admin
-    admin.admin.state.basis_admin_auth = auth
+    setattr(admin.admin.state, AUTH_STATE, auth)
     for view in views:
         admin.add_view(view)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from basis.core.db import get_or_404
 from basis.core.deps import ClientIP, SessionDep
 from basis.core.errors import Forbidden, NotFound
+from basis.core.types import Id
 from basis.identity.events import Meta
 from basis.identity.models import User
 from basis.settings import Settings
@@ -53,11 +55,8 @@ async def request_meta(request: Request, ip: ClientIP) -> Meta:
 RequestMeta = Annotated[Meta, Depends(request_meta)]
 
 
-async def valid_user_id(user_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("User not found", code="not_found")
-    return user
+async def valid_user_id(user_id: Id, session: SessionDep) -> User:
+    return await get_or_404(session, User, user_id, NotFound("User not found", code="not_found"))
 
 
 ValidUser = Annotated[User, Depends(valid_user_id)]

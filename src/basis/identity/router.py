@@ -13,8 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.errors import NotFound, Unauthorized
-from basis.core.pagination import Offset
+from basis.core.pagination import Page, Paging
 from basis.core.time import ensure_utc
+from basis.core.types import NO_NUL, Id
 from basis.identity import events, profile, reset, sessions, users
 from basis.identity.dependencies import (
     COOKIE_PATH,
@@ -32,7 +33,6 @@ from basis.identity.schemas import (
     LoginRequest,
     LoginResponse,
     MeUpdate,
-    Page,
     PasswordChange,
     RefreshRequest,
     RegisterRequest,
@@ -53,7 +53,6 @@ public_router = APIRouter(prefix="/auth", tags=["auth"])
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 users_router = APIRouter(prefix="/users", tags=["users"])
 
-NO_NUL = r"^[^\x00]*$"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -435,27 +434,24 @@ async def change_password(
 async def list_events(
     _admin: AdminUser,
     session: SessionDep,
-    user_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    page: Paging,
+    user_id: Id | None = None,
     event_type: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
     success: bool | None = None,
     since: Annotated[dt.datetime | None, Query(alias="from")] = None,
     until: Annotated[dt.datetime | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Offset = 0,
 ) -> Page[AuthEventPublic]:
     items, total = await events.list_events(
         session=session,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
         user_id=user_id,
         event_type=event_type,
         success=success,
         since=ensure_utc(since) if since else None,
         until=ensure_utc(until) if until else None,
     )
-    return Page[AuthEventPublic](
-        items=[AuthEventPublic.model_validate(e) for e in items], total=total, limit=limit, offset=offset
-    )
+    return page.page([AuthEventPublic.model_validate(e) for e in items], total)
 
 
 @auth_router.get("/events/counts", response_model=dict[str, int])
@@ -479,18 +475,15 @@ async def count_events(
 async def list_users(
     _admin: AdminUser,
     session: SessionDep,
+    page: Paging,
     role: Role | None = None,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Offset = 0,
 ) -> Page[UserAdminPublic]:
     items, total = await users.list_users(
-        session=session, role=role, is_active=is_active, q=q, limit=limit, offset=offset
+        session=session, role=role, is_active=is_active, q=q, limit=page.limit, offset=page.offset
     )
-    return Page[UserAdminPublic](
-        items=[UserAdminPublic.model_validate(u) for u in items], total=total, limit=limit, offset=offset
-    )
+    return page.page([UserAdminPublic.model_validate(u) for u in items], total)
 
 
 @users_router.post(

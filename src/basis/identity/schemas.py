@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from basis.core.types import refuse_in_strings, storable_text
 from basis.identity.passwords import MAX_BYTES, policy_problem
 
-T = TypeVar("T")
 Role = Literal["admin", "operator", "user"]
 # No "@": a login name with one is an email, so the two kinds can never collide.
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{1,149}$")
@@ -56,20 +56,16 @@ def _clean_input(data: Any) -> Any:
     return cleaned
 
 
-def _no_nul(value: Any) -> Any:
-    # PostgreSQL cannot store NUL in text; refuse it per field (the error names the field only).
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("NUL characters are not allowed")
-    return value
-
-
 class Ignoring(BaseModel):
     """Bodies whose unknown fields (``role``, ``is_active``, ``id`` ...) are dropped, never applied."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=MAX_BYTES)
 
     _clean = model_validator(mode="before")(classmethod(lambda cls, data: _clean_input(data)))
-    _nul = field_validator("*", mode="before")(classmethod(lambda cls, value: _no_nul(value)))
+    # PostgreSQL cannot store NUL in text; refuse it per field (the error names the field only).
+    _nul = field_validator("*", mode="before")(
+        classmethod(lambda cls, value: refuse_in_strings(storable_text, value))
+    )
 
 
 class UserPublic(BaseModel):
@@ -211,7 +207,10 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_BYTES)
 
     _clean = model_validator(mode="before")(classmethod(lambda cls, data: _clean_input(data)))
-    _nul = field_validator("*", mode="before")(classmethod(lambda cls, value: _no_nul(value)))
+    # PostgreSQL cannot store NUL in text; refuse it per field (the error names the field only).
+    _nul = field_validator("*", mode="before")(
+        classmethod(lambda cls, value: refuse_in_strings(storable_text, value))
+    )
 
     email: EmailStr | None = None
     username: str | None = Field(None, max_length=150)
@@ -227,13 +226,6 @@ class UserUpdate(BaseModel):
     @classmethod
     def _password(cls, value: str | None) -> str | None:
         return None if value is None else _new_password(value)
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class AuthEventPublic(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.apps.warehouse.conftest import Warehouse
 
-from basis.apps.warehouse import service
+from basis.apps.warehouse import stock as service
 
 
 async def _open(wh: Warehouse, **body: Any) -> dict[str, Any]:

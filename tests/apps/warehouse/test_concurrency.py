@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.fixtures.auth import bearer_for
 
-from basis.apps.warehouse import service
+from basis.apps.warehouse import stock as service
 from basis.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.apps.warehouse.conftest import Warehouse
 
-from basis.apps.warehouse import service
+from basis.apps.warehouse import stock as service
 
 
 async def _levels(wh: Warehouse, product_id: int) -> dict[int, float]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.apps.warehouse.conftest import Warehouse
 from tests.support.live import ROOT, settings_env
 
-from basis.apps.warehouse import service
+from basis.apps.warehouse import stock as service
 from basis.apps.warehouse.demo import demo
 from basis.apps.warehouse.models import Product, StockLevel, StockMovement
 from basis.settings import Settings

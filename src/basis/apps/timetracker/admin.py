@@ -5,13 +5,12 @@ service, so the panel audits exactly like the API."""
 from __future__ import annotations
 
 import html
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqladmin import BaseView, ModelView, action, expose
+from sqladmin import BaseView, action, expose
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from wtforms import Form, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired
 
@@ -24,60 +23,13 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
-from basis.core.errors import BasisError
+from basis.core.admin import ReadOnlyView, ServiceView, auth_backend, clean, selected_pks, signed_in
 from basis.core.time import utcnow
-from basis.identity.models import User
-from basis.settings import Settings
 
 _TEMPLATES = Path(__file__).parent / "templates"
-T = TypeVar("T")
 
 
-async def _actor(request: Request) -> tuple[User | None, Settings]:
-    backend = request.scope["app"].state.basis_admin_auth
-    return await backend.current_admin(request), backend.settings
-
-
-def _clean(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.strip() or None) if isinstance(v, str) else v for k, v in data.items()}
-
-
-def _readable(error: Exception) -> ValueError:
-    if isinstance(error, BasisError):
-        detail = error.detail
-        if isinstance(detail, list):
-            detail = "; ".join(str(item.get("msg", item)) for item in detail)
-        return ValueError(str(detail))
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        return ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()))
-    return ValueError(str(error))
-
-
-def _validated(schema: Any, payload: dict[str, Any]) -> Any:
-    """``schema.model_validate(payload)``, its errors as a ValueError the form can show."""
-    try:
-        return schema.model_validate(payload)
-    except Exception as error:
-        raise _readable(error) from None
-
-
-async def _run(operation: Awaitable[T]) -> T:
-    """Await a service call, its domain errors as a ValueError the form can show."""
-    try:
-        return await operation
-    except BasisError as error:
-        raise _readable(error) from None
-
-
-async def _get_or_fail(session: Any, model: type[T], pk: str, label: str) -> T:
-    row = await session.get(model, int(pk))
-    if row is None:
-        raise ValueError(f"{label} not found")
-    return row
-
-
-class EmployeeAdmin(ModelView, model=Employee):
+class EmployeeAdmin(ServiceView, model=Employee):
     name = "Employee"
     name_plural = "Employees"
     icon = "fa-solid fa-id-badge"
@@ -107,26 +59,22 @@ class EmployeeAdmin(ModelView, model=Employee):
     can_delete = False
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
-        actor, _ = await _actor(request)
-        create = _validated(EmployeeCreate, {k: v for k, v in _clean(data).items() if v is not None})
+        actor, _ = await signed_in(request)
+        create = self.validated(EmployeeCreate, {k: v for k, v in clean(data).items() if v is not None})
         async with self.session_maker() as session:
-            return await _run(
+            return await self.run(
                 service.create_employee(session=session, data=create, actor=actor)  # type: ignore[arg-type]
             )
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        actor, _ = await _actor(request)
-        changes = _validated(EmployeeUpdate, _clean(data))
-        async with self.session_maker() as session:
-            employee = await _get_or_fail(session, Employee, pk, "Employee")
-            return await _run(
-                service.update_employee(
-                    session=session,
-                    employee=employee,
-                    data=changes,
-                    actor=actor,  # type: ignore[arg-type]
-                )
-            )
+        changes = self.validated(EmployeeUpdate, clean(data))
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, employee, actor: service.update_employee(
+                session=session, employee=employee, data=changes, actor=actor
+            ),
+        )
 
     @action(name="approve_key", label="Approve phone key", confirmation_message="Approve the pending keys?")
     async def approve_key(self, request: Request) -> Response:
@@ -137,33 +85,15 @@ class EmployeeAdmin(ModelView, model=Employee):
         return await self._each(request, service.revoke_key)
 
     async def _each(self, request: Request, operation: Any) -> Response:
-        actor, _ = await _actor(request)
-        errors = []
-        async with self.session_maker() as session:
-            for pk in _pks(request):
-                employee = await session.get(Employee, pk)
-                if employee is None:
-                    continue
-                try:
-                    await operation(session=session, employee=employee, actor=actor)
-                except BasisError as error:
-                    await session.rollback()
-                    errors.append(f"{employee.full_name}: {error.detail}")
-        return _back(request, self.identity, errors)
+        actor, _ = await signed_in(request)
+
+        async def one(session: Any, employee: Employee) -> None:
+            await operation(session=session, employee=employee, actor=actor)
+
+        return await self.for_each_selected(request, one, label=lambda employee: employee.full_name)
 
 
-def _pks(request: Request) -> list[int]:
-    return [int(p) for p in request.query_params.get("pks", "").split(",") if p.strip().isdigit()]
-
-
-def _back(request: Request, identity: str, errors: list[str]) -> Response:
-    url = request.url_for("admin:list", identity=identity)
-    if errors:
-        url = url.include_query_params(error="; ".join(errors))
-    return RedirectResponse(url, status_code=302)
-
-
-class TerminalAdmin(ModelView, model=Terminal):
+class TerminalAdmin(ServiceView, model=Terminal):
     name = "Terminal"
     name_plural = "Terminals"
     icon = "fa-solid fa-tablet-screen-button"
@@ -184,30 +114,26 @@ class TerminalAdmin(ModelView, model=Terminal):
     can_export = False
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
-        actor, _ = await _actor(request)
-        create = _validated(
-            TerminalCreate, {k: v for k, v in _clean(data).items() if k != "is_active" and v is not None}
+        actor, _ = await signed_in(request)
+        create = self.validated(
+            TerminalCreate, {k: v for k, v in clean(data).items() if k != "is_active" and v is not None}
         )
         async with self.session_maker() as session:
             # The key is never shown here: "Rotate key" on the terminal shows a fresh one once.
-            created, _key = await _run(
+            created, _key = await self.run(
                 service.create_terminal(session=session, data=create, actor=actor)  # type: ignore[arg-type]
             )
             return created
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        actor, _ = await _actor(request)
-        changes = _validated(TerminalUpdate, _clean(data))
-        async with self.session_maker() as session:
-            item = await _get_or_fail(session, Terminal, pk, "Terminal")
-            return await _run(
-                service.update_terminal(
-                    session=session,
-                    terminal=item,
-                    data=changes,
-                    actor=actor,  # type: ignore[arg-type]
-                )
-            )
+        changes = self.validated(TerminalUpdate, clean(data))
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, terminal, actor: service.update_terminal(
+                session=session, terminal=terminal, data=changes, actor=actor
+            ),
+        )
 
     @action(
         name="rotate_key",
@@ -215,10 +141,10 @@ class TerminalAdmin(ModelView, model=Terminal):
         confirmation_message="The old key stops working at once. Continue?",
     )
     async def rotate_key(self, request: Request) -> Response:
-        actor, _ = await _actor(request)
+        actor, _ = await signed_in(request)
         rows = []
         async with self.session_maker() as session:
-            for pk in _pks(request):
+            for pk in selected_pks(request):
                 item = await session.get(Terminal, pk)
                 if item is not None:
                     key = await service.rotate_terminal_key(session=session, terminal=item, actor=actor)  # type: ignore[arg-type]
@@ -235,7 +161,7 @@ class TerminalAdmin(ModelView, model=Terminal):
         return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
-class EventAdmin(ModelView, model=Event):
+class EventAdmin(ServiceView, model=Event):
     name = "Event"
     name_plural = "Events"
     icon = "fa-solid fa-clock"
@@ -277,25 +203,21 @@ class EventAdmin(ModelView, model=Event):
         return CorrectionForm
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        actor, settings = await _actor(request)
-        values = _clean(data)
-        patch = _validated(
+        _, settings = await signed_in(request)
+        values = clean(data)
+        patch = self.validated(
             EventPatch, {k: values.get(k) for k in ("timestamp", "direction", "comment", "reason")}
         )
-        async with self.session_maker() as session:
-            event = await _get_or_fail(session, Event, pk, "Event")
-            return await _run(
-                service.correct_event(
-                    session=session,
-                    event=event,
-                    data=patch,
-                    actor=actor,  # type: ignore[arg-type]
-                    settings=settings,
-                )
-            )
+        return await self.change_row(
+            request,
+            pk,
+            lambda session, event, actor: service.correct_event(
+                session=session, event=event, data=patch, actor=actor, settings=settings
+            ),
+        )
 
 
-class ScheduleAdmin(ModelView, model=Schedule):
+class ScheduleAdmin(ServiceView, model=Schedule):
     name = "Schedule cell"
     name_plural = "Schedules"
     icon = "fa-solid fa-calendar-days"
@@ -332,8 +254,8 @@ class ScheduleAdmin(ModelView, model=Schedule):
         return CellForm
 
     async def _save(self, request: Request, data: dict[str, Any]) -> Any:
-        actor, _ = await _actor(request)
-        values = _clean(data)
+        actor, _ = await signed_in(request)
+        values = clean(data)
         cell = {
             "employee_id": values.get("employee_id"),
             "day": values.get("day"),
@@ -364,14 +286,14 @@ class ScheduleAdmin(ModelView, model=Schedule):
         return saved
 
     async def delete_model(self, request: Request, pk: Any) -> None:
-        actor, _ = await _actor(request)
+        actor, _ = await signed_in(request)
         async with self.session_maker() as session:
             row = await session.get(Schedule, int(pk))
             if row is not None:
                 await service.delete_schedule(session=session, schedule=row, actor=actor)  # type: ignore[arg-type]
 
 
-class AuditAdmin(ModelView, model=AuditEntry):
+class AuditAdmin(ReadOnlyView, model=AuditEntry):
     name = "Audit entry"
     name_plural = "Audit log"
     icon = "fa-solid fa-list-check"
@@ -387,9 +309,6 @@ class AuditAdmin(ModelView, model=AuditEntry):
     column_searchable_list = [AuditEntry.entity, AuditEntry.action, AuditEntry.actor]
     column_sortable_list = [AuditEntry.created_at, AuditEntry.entity]
     column_default_sort = [(AuditEntry.id, True)]
-    can_create = False
-    can_edit = False
-    can_delete = False
 
 
 class WhoIsInView(BaseView):
@@ -399,8 +318,8 @@ class WhoIsInView(BaseView):
 
     @expose("/timetracker/who-is-in", methods=["GET"])
     async def who_is_in(self, request: Request) -> Response:
-        _, settings = await _actor(request)
-        main_app = request.scope["app"].state.basis_admin_auth.main_app
+        _, settings = await signed_in(request)
+        main_app = auth_backend(request).main_app
         async with main_app.state.db.sessionmaker() as session:
             rows = await stats.who_is_in(session, settings=settings)
         now = utcnow()

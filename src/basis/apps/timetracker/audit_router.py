@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query
 
 from basis.apps.timetracker import service
 from basis.apps.timetracker.params import IdParam
-from basis.apps.timetracker.schemas import NO_CONTROL, AuditPublic, Page
+from basis.apps.timetracker.schemas import AuditPublic
 from basis.core.deps import SessionDep
-from basis.core.pagination import Limit, Offset
+from basis.core.pagination import Page, Paging
+from basis.core.types import NO_CONTROL
 from basis.identity.deps import AdminUser
 
 router = APIRouter(prefix="/api", tags=["timetracker"])
@@ -18,12 +19,11 @@ router = APIRouter(prefix="/api", tags=["timetracker"])
 async def list_audit(
     _: AdminUser,
     session: SessionDep,
+    page: Paging,
     entity: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
     entity_id: IdParam = None,
     action: str | None = Query(None, max_length=40, pattern=NO_CONTROL),
     actor_id: IdParam = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[AuditPublic]:
     rows, total = await service.list_audit(
         session=session,
@@ -31,7 +31,7 @@ async def list_audit(
         entity_id=entity_id,
         action=action,
         actor_id=actor_id,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
-    return Page(items=[AuditPublic.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page.page([AuditPublic.model_validate(r) for r in rows], total)

@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Path, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends, Header, Request
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.queries import employee_for_user
 from basis.apps.timetracker.terminal import Pipeline, TerminalCtx, authenticate
+from basis.core.db import get_or_404
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
-from basis.core.errors import BasisError
+from basis.core.types import Id
 from basis.identity.deps import CurrentUser
 
 STAFF_ROLES = ("admin", "operator")
-MAX_ID = 2_147_483_647
 T = TypeVar("T")
 
 
-async def _get_or_404(
-    session: AsyncSession, model: type[T], pk: int, not_found: Callable[[], BasisError]
-) -> T:
-    row = await session.get(model, pk)
-    if row is None:
-        raise not_found()
-    return row
-
-
 async def valid_employee_id(
-    employee_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
+    employee_id: Id, session: SessionDep
 ) -> Employee:
-    return await _get_or_404(session, Employee, employee_id, exc.employee_not_found)
+    return await get_or_404(session, Employee, employee_id, exc.employee_not_found)
 
 
 async def readable_employee_id(
-    employee_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, user: CurrentUser
+    employee_id: Id, session: SessionDep, user: CurrentUser
 ) -> Employee:
     """Staff read any employee; a user only the employee linked to their account."""
     if user.role not in STAFF_ROLES:
@@ -47,12 +36,12 @@ async def readable_employee_id(
     return await valid_employee_id(employee_id, session)
 
 
-async def valid_event_id(event_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Event:
-    return await _get_or_404(session, Event, event_id, exc.event_not_found)
+async def valid_event_id(event_id: Id, session: SessionDep) -> Event:
+    return await get_or_404(session, Event, event_id, exc.event_not_found)
 
 
 async def readable_event_id(
-    event_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, user: CurrentUser
+    event_id: Id, session: SessionDep, user: CurrentUser
 ) -> Event:
     event = await valid_event_id(event_id, session)
     if user.role not in STAFF_ROLES and await employee_for_user(session, user.id) != event.employee_id:
@@ -61,15 +50,15 @@ async def readable_event_id(
 
 
 async def valid_terminal_id(
-    terminal_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
+    terminal_id: Id, session: SessionDep
 ) -> Terminal:
-    return await _get_or_404(session, Terminal, terminal_id, exc.terminal_not_found)
+    return await get_or_404(session, Terminal, terminal_id, exc.terminal_not_found)
 
 
 async def valid_schedule_id(
-    schedule_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep
+    schedule_id: Id, session: SessionDep
 ) -> Schedule:
-    return await _get_or_404(session, Schedule, schedule_id, exc.schedule_not_found)
+    return await get_or_404(session, Schedule, schedule_id, exc.schedule_not_found)
 
 
 async def current_terminal(

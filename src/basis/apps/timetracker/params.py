@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import Query
 
 from basis.apps.timetracker import stats
+from basis.core.types import Id
 
-IdParam = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
+IdParam = Id | None
 DateParam = Annotated[dt.date | None, Query()]
 
 

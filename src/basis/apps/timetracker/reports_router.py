@@ -12,8 +12,9 @@ from basis.apps.timetracker import exports, stats
 from basis.apps.timetracker.dependencies import ReadableEmployee
 from basis.apps.timetracker.params import DateParam, IdParam, date_range
 from basis.apps.timetracker.policy import zone_of
-from basis.apps.timetracker.schemas import NO_CONTROL, DailyStats, IntervalStats, SummaryOut
+from basis.apps.timetracker.schemas import DailyStats, IntervalStats, SummaryOut
 from basis.core.deps import SessionDep, SettingsDep
+from basis.core.types import NO_CONTROL
 from basis.identity.deps import OperatorUser
 
 router = APIRouter(prefix="/api", tags=["timetracker"])

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-T = TypeVar("T")
-
-MAX_ID = 2_147_483_647
-DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
-"""A row id: bounded so that no input overflows a database integer."""
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
+from basis.core.types import Id, printable_text
 
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-"""For query parameters: no control characters (PostgreSQL refuses NUL in text)."""
 
 
 class Input(BaseModel):
@@ -37,8 +20,8 @@ class Input(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _printable(cls, value: Any, info: Any) -> Any:
-        if info.field_name != "password" and isinstance(value, str) and _CONTROL.search(value):
-            raise ValueError("control characters are not allowed")
+        if info.field_name != "password" and isinstance(value, str):
+            return printable_text(value)
         return value
 
 
@@ -49,7 +32,7 @@ class ScanIn(Input):
     model_config = ConfigDict(extra="ignore")
 
     uid: str = Field(min_length=1, max_length=100, validation_alias=AliasChoices("uid", "nfc_uid"))
-    terminal_id: DbId | None = None
+    terminal_id: Id | None = None
     direction: str | None = Field(None, max_length=10)
     ts: int | None = Field(None, ge=0, le=253_402_300_799_000)
     """Device time, epoch milliseconds; absent means the server's time."""
@@ -97,7 +80,7 @@ class BatchOut(BaseModel):
 
 
 class ChallengeIn(Input):
-    terminal_id: DbId | None = None
+    terminal_id: Id | None = None
 
 
 class ChallengeOut(BaseModel):
@@ -107,7 +90,7 @@ class ChallengeOut(BaseModel):
 
 class SecureScanIn(Input):
     employee_uid: str = Field(min_length=1, max_length=100)
-    terminal_id: DbId | None = None
+    terminal_id: Id | None = None
     direction: str | None = Field(None, max_length=10)
     ts: int | None = Field(None, ge=0, le=253_402_300_799_000)
     challenge_b64: str = Field(min_length=1, max_length=200)
@@ -118,7 +101,7 @@ class SecureScanIn(Input):
 class FirstScanIn(Input):
     employee_uid: str = Field(min_length=1, max_length=100)
     public_key_b64: str = Field(min_length=1, max_length=4000)
-    terminal_id: DbId | None = None
+    terminal_id: Id | None = None
 
 
 class FirstScanOut(BaseModel):
@@ -147,7 +130,7 @@ class EmployeeCreate(Input):
     comment: str | None = Field(None, max_length=5000)
     is_active: bool = True
     timezone: str | None = Field(None, max_length=64)
-    user_id: DbId | None = None
+    user_id: Id | None = None
 
     _strip = field_validator("full_name", "position", "department", "timezone", mode="before")(
         classmethod(lambda cls, v: _strip(v))
@@ -162,7 +145,7 @@ class EmployeeUpdate(Input):
     comment: str | None = Field(None, max_length=5000)
     is_active: bool | None = None
     timezone: str | None = Field(None, max_length=64)
-    user_id: DbId | None = None
+    user_id: Id | None = None
 
     _strip = field_validator("full_name", "position", "department", "timezone", mode="before")(
         classmethod(lambda cls, v: _strip(v))
@@ -219,11 +202,11 @@ class EventPublic(BaseModel):
 
 
 class ManualEventIn(Input):
-    employee_id: DbId
+    employee_id: Id
     timestamp: str = Field(min_length=1, max_length=64)
     """ISO 8601; with an offset it is exact, without one it is the employee's local time."""
     direction: str = Field(min_length=1, max_length=10)
-    terminal_id: DbId | None = None
+    terminal_id: Id | None = None
     comment: str = Field(max_length=500)
 
     @field_validator("comment")
@@ -355,7 +338,7 @@ class SummaryOut(BaseModel):
 class ScheduleCellIn(Input):
     model_config = ConfigDict(extra="ignore")
 
-    employee_id: DbId
+    employee_id: Id
     day: dt.date
     start: str | None = Field(None, validation_alias=AliasChoices("start", "start_hhmm"), max_length=8)
     end: str | None = Field(None, validation_alias=AliasChoices("end", "end_hhmm"), max_length=8)
@@ -387,7 +370,7 @@ class ScheduleBulkOut(BaseModel):
 
 class SchedulePublic(BaseModel):
     id: int
-    employee_id: DbId
+    employee_id: Id
     day: dt.date
     start: str | None
     end: str | None

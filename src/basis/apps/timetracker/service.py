@@ -40,22 +40,14 @@ from basis.apps.timetracker.schemas import (
     TerminalUpdate,
 )
 from basis.apps.timetracker.timeline import check_overlap, recompute_after
+from basis.core.audit import AuditTrail, snapshot
+from basis.core.db import lock_row
 from basis.core.errors import BasisError, Unprocessable
-from basis.core.time import ensure_utc, utcnow
+from basis.core.time import utcnow
 from basis.identity.models import User
 from basis.settings import Settings
 
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return ensure_utc(value).isoformat()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return value
-
-
-def snapshot(obj: Any, fields: Sequence[str]) -> dict[str, Any]:
-    return {name: _json_value(getattr(obj, name)) for name in fields}
+EMPLOYEES = Employee.__table__
 
 
 EMPLOYEE_FIELDS = (
@@ -87,41 +79,13 @@ SCHEDULE_FIELDS = ("id", "employee_id", "day", "start", "end", "code", "label")
 TERMINAL_FIELDS = ("id", "name", "location", "is_active", "require_signature")
 
 
-def audit(
-    session: AsyncSession,
-    *,
-    actor: User | None,
-    action: str,
-    entity: str,
-    entity_id: int | None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str | None = None,
-) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=actor.id if actor is not None else None,
-            actor=actor.login_name if actor is not None else None,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            before=before,
-            after=after,
-            reason=reason,
-            created_at=utcnow(),
-        )
-    )
+audit = AuditTrail(AuditEntry).record
 
 
 async def lock_employee(session: AsyncSession, employee_id: int) -> None:
-    """Serialise every write that reads and then changes one employee's events (R8).
-
-    PostgreSQL and MariaDB: a row lock on the employee, held to the end of the transaction.
-    SQLite: the connection's BEGIN IMMEDIATE already made this transaction the only writer.
-    """
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        return
-    await session.execute(select(Employee.id).where(Employee.id == employee_id).with_for_update())
+    """Serialise every write that reads and then changes one employee's events (R8): a row
+    lock on the employee, held to the end of the transaction."""
+    await lock_row(session, EMPLOYEES, employee_id)
 
 
 # ---------------------------------------------------------------------------- employees

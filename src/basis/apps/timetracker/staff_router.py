@@ -17,7 +17,6 @@ from basis.apps.timetracker.params import IdParam
 from basis.apps.timetracker.parsing import normalise_direction, parse_bound
 from basis.apps.timetracker.policy import zone_of
 from basis.apps.timetracker.schemas import (
-    NO_CONTROL,
     EmployeeCreate,
     EmployeePublic,
     EmployeeUpdate,
@@ -26,11 +25,11 @@ from basis.apps.timetracker.schemas import (
     EventPublic,
     KeyPublic,
     ManualEventIn,
-    Page,
 )
 from basis.core.deps import SessionDep, SettingsDep
 from basis.core.errors import Unprocessable
-from basis.core.pagination import Limit, Offset
+from basis.core.pagination import Page, Paging
+from basis.core.types import NO_CONTROL
 from basis.identity.deps import AdminUser, OperatorUser
 from basis.settings import Settings
 
@@ -61,16 +60,20 @@ async def list_employees(
     _: OperatorUser,
     session: SessionDep,
     settings: SettingsDep,
+    page: Paging,
     q: str | None = Query(None, max_length=200, pattern=NO_CONTROL),
     department: str | None = Query(None, max_length=120, pattern=NO_CONTROL),
     is_active: bool | None = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[EmployeePublic]:
     rows, total = await queries.list_employees(
-        session=session, q=q, department=department, is_active=is_active, limit=limit, offset=offset
+        session=session,
+        q=q,
+        department=department,
+        is_active=is_active,
+        limit=page.limit,
+        offset=page.offset,
     )
-    return Page(items=[employee_public(e, settings) for e in rows], total=total, limit=limit, offset=offset)
+    return page.page([employee_public(e, settings) for e in rows], total)
 
 
 @router.post("/employees", status_code=201, response_model=EmployeePublic)
@@ -131,6 +134,7 @@ async def list_events(
     scope: OwnEmployeeScope,
     session: SessionDep,
     settings: SettingsDep,
+    page: Paging,
     employee_id: IdParam = None,
     terminal_id: IdParam = None,
     since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
@@ -138,8 +142,6 @@ async def list_events(
     direction: str | None = Query(None, max_length=10, pattern=NO_CONTROL),
     is_manual: bool | None = None,
     include_deleted: bool = False,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[EventPublic]:
     if scope is not None:
         if employee_id is not None and employee_id != scope:
@@ -159,8 +161,10 @@ async def list_events(
         is_manual=is_manual,
         include_deleted=include_deleted,
     )
-    rows, total = await queries.list_events(session=session, query=query, limit=limit, offset=offset)
-    return Page(items=[EventPublic.model_validate(e) for e in rows], total=total, limit=limit, offset=offset)
+    rows, total = await queries.list_events(
+        session=session, query=query, limit=page.limit, offset=page.offset
+    )
+    return page.page([EventPublic.model_validate(e) for e in rows], total)
 
 
 @router.post("/events/manual", status_code=201, response_model=EventPublic)

@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from basis.apps.timetracker import queries, service
 from basis.apps.timetracker.dependencies import TerminalDep
 from basis.apps.timetracker.schemas import (
-    Page,
     TerminalCreate,
     TerminalKeyOut,
     TerminalPublic,
@@ -15,7 +14,7 @@ from basis.apps.timetracker.schemas import (
     TerminalWithKey,
 )
 from basis.core.deps import SessionDep
-from basis.core.pagination import Limit, Offset
+from basis.core.pagination import Page, Paging
 from basis.identity.deps import AdminUser
 
 router = APIRouter(prefix="/api", tags=["timetracker"])
@@ -24,12 +23,10 @@ router = APIRouter(prefix="/api", tags=["timetracker"])
 @router.get("/terminals", response_model=Page[TerminalPublic])
 @router.get("/terminals/", response_model=Page[TerminalPublic], include_in_schema=False)
 async def list_terminals(
-    _: AdminUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+    _: AdminUser, session: SessionDep, page: Paging
 ) -> Page[TerminalPublic]:
-    rows, total = await queries.list_terminals(session=session, limit=limit, offset=offset)
-    return Page(
-        items=[TerminalPublic.model_validate(t) for t in rows], total=total, limit=limit, offset=offset
-    )
+    rows, total = await queries.list_terminals(session=session, limit=page.limit, offset=page.offset)
+    return page.page([TerminalPublic.model_validate(t) for t in rows], total)
 
 
 @router.post("/terminals", status_code=201, response_model=TerminalWithKey)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from basis.apps.warehouse.models import Category, InventoryCheck, Location, Product, StockMovement
 from basis.apps.warehouse.types import as_number
+from basis.core.admin import ReadOnlyView
 
 CATEGORY = "Warehouse"
 
@@ -63,7 +64,7 @@ class ProductAdmin(ModelView, model=Product):
         return super().details_query(request).options(undefer(Product.current_quantity))  # type: ignore[attr-defined]
 
 
-class LowStockAdmin(ModelView, model=Product):
+class LowStockAdmin(ReadOnlyView, model=Product):
     """Active products whose total stock is below their minimum (never stocked counts as 0)."""
 
     name = "Low stock"
@@ -81,9 +82,6 @@ class LowStockAdmin(ModelView, model=Product):
     column_labels = {"current_quantity": "In stock", Product.min_quantity: "Minimum"}
     column_formatters = {"current_quantity": _quantity, Product.min_quantity: _quantity}
     column_searchable_list = [Product.name, Product.sku]
-    can_create = False
-    can_edit = False
-    can_delete = False
     can_view_details = False
 
     def list_query(self, request: Request) -> Select[Any]:
@@ -114,7 +112,7 @@ class LocationAdmin(ModelView, model=Location):
     can_delete = False
 
 
-class StockMovementAdmin(ModelView, model=StockMovement):
+class StockMovementAdmin(ReadOnlyView, model=StockMovement):
     category = CATEGORY
     icon = "fa-solid fa-right-left"
     name = "Stock movement"
@@ -134,12 +132,9 @@ class StockMovementAdmin(ModelView, model=StockMovement):
     column_searchable_list = [StockMovement.reference, StockMovement.reason]
     column_sortable_list = [StockMovement.id, StockMovement.created_at, StockMovement.product_id]
     column_default_sort = [(StockMovement.id, True)]
-    can_create = False
-    can_edit = False
-    can_delete = False
 
 
-class InventoryCheckAdmin(ModelView, model=InventoryCheck):
+class InventoryCheckAdmin(ReadOnlyView, model=InventoryCheck):
     category = CATEGORY
     icon = "fa-solid fa-clipboard-check"
     name = "Inventory check"
@@ -155,10 +150,7 @@ class InventoryCheckAdmin(ModelView, model=InventoryCheck):
     ]
     column_sortable_list = [InventoryCheck.id, InventoryCheck.status, InventoryCheck.created_at]
     column_default_sort = [(InventoryCheck.id, True)]
-    # Lines, confirmation and cancellation follow the rules of the API (W6).
-    can_create = False
-    can_edit = False
-    can_delete = False
+    # Lines, confirmation and cancellation follow the rules of the API (W6): read-only here.
 
 
 # SQLAdmin names a view after its model whatever the class says; a second Product view needs

@@ -15,12 +15,12 @@ cli = typer.Typer(help="Warehouse: ledger checks and upkeep.", no_args_is_help=T
 
 
 async def _verify(settings: Settings) -> list[object]:
-    from basis.apps.warehouse import service
+    from basis.apps.warehouse import stock
 
     db = Database(settings.resolved_database_url, pool_size=1)
     try:
         async with db.sessionmaker() as session:
-            return list(await service.verify(session=session))
+            return list(await stock.verify(session=session))
     finally:
         await db.dispose()
 
@@ -51,12 +51,12 @@ def verify() -> None:
 
 
 async def _purge(settings: Settings, days: int) -> int:
-    from basis.apps.warehouse import service
+    from basis.apps.warehouse.dependencies import KEYS
 
     db = Database(settings.resolved_database_url, pool_size=1)
     try:
         async with db.sessionmaker() as session:
-            return await service.purge_idempotency_keys(session=session, older_than_days=days)
+            return await KEYS.purge(session, older_than_days=days)
     finally:
         await db.dispose()
 

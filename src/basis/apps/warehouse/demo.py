@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from basis.apps.warehouse import service
+from basis.apps.warehouse import catalogue
 from basis.apps.warehouse.ledger import delta_of
 from basis.apps.warehouse.models import Category, Location, Product, StockLevel, StockMovement
 from basis.apps.warehouse.types import COUNTED_UNITS, STEP
@@ -67,7 +67,7 @@ async def demo(
     rng = random.Random(20260101)  # noqa: S311 - reproducible demo data, not secrets
     progress(0, total=products_count * 2 + 10, description="warehouse: catalogue")
     user_ids = await _authors(session, settings)
-    main = await service.ensure_default_location(session)
+    main = await catalogue.ensure_default_location(session)
     store = (
         await session.execute(
             insert(Location).values(name=f"Store {secrets.token_hex(2)}", description="Demo shop floor")

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Query
+from fastapi import Depends, Header
 from sqlalchemy import select
 
 from basis.apps.warehouse import exceptions as exc
-from basis.apps.warehouse.idempotency import validate_key
-from basis.apps.warehouse.models import Product
+from basis.apps.warehouse.models import IdempotencyKey, Product
 from basis.core.deps import InfraDep, SessionDep
+from basis.core.idempotency import IdempotencyStore, validate_key
 from basis.core.jobs import JobQueue
+from basis.core.pagination import PageParams, paging
+from basis.core.types import Id
 
-MAX_ID = 2**31 - 1
-
-
-@dataclass(frozen=True, slots=True)
-class Pagination:
-    limit: int
-    offset: int
-
-
-async def pagination(
-    limit: Annotated[int, Query(ge=1, le=500, description="At most 500")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-) -> Pagination:
-    return Pagination(limit, offset)
+KEYS = IdempotencyStore(IdempotencyKey, scope=("user_id", "endpoint"))
+"""One answer per user, endpoint and Idempotency-Key (W5)."""
 
 
 async def idempotency_key(
@@ -47,14 +36,15 @@ async def jobs(infra: InfraDep) -> JobQueue:
     return infra.jobs
 
 
-async def valid_product_id(product_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> int:
+async def valid_product_id(product_id: Id, session: SessionDep) -> int:
     if await session.scalar(select(Product.id).where(Product.id == product_id)) is None:
         raise exc.product_not_found(product_id)
     return product_id
 
 
-PageDep = Annotated[Pagination, Depends(pagination)]
+# The warehouse documented offsets up to 10^9 before the core bound existed.
+PageDep = Annotated[PageParams, Depends(paging(max_offset=10**9))]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 JobsDep = Annotated[JobQueue, Depends(jobs)]
 ProductId = Annotated[int, Depends(valid_product_id)]
-EntityId = Annotated[int, Path(ge=1, le=MAX_ID)]
+EntityId = Id

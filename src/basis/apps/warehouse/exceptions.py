@@ -66,21 +66,15 @@ def duplicate(field: str, value: str) -> Conflict:
     )
 
 
-def idempotency_conflict() -> Conflict:
-    return Conflict("This Idempotency-Key was already used with another request", code="idempotency_conflict")
-
-
-def idempotency_in_progress() -> Conflict:
-    return Conflict(
-        "A request with this Idempotency-Key is still running; retry", code="idempotency_in_progress"
-    )
-
-
-def invalid_idempotency_key() -> Unprocessable:
-    return Unprocessable(
-        "Idempotency-Key must be 1-200 printable ASCII characters", code="invalid_idempotency_key"
-    )
 
 
 def check_not_open(status: str) -> Conflict:
     return Conflict(f"The inventory check is {status}", code=f"check_{status}", extra={"status": status})
+
+
+def duplicate_location() -> Conflict:
+    return Conflict("A location with this name already exists here", code="duplicate_location")
+
+
+def duplicate_category() -> Conflict:
+    return Conflict("A category with this name already exists here", code="duplicate_category")

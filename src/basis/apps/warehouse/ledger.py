@@ -18,25 +18,43 @@ A movement costs four statements: lock, read levels, write the level, insert the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, insert, select, true, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse import exceptions as exc
 from basis.apps.warehouse.models import Location, Product, StockLevel, StockMovement
 from basis.apps.warehouse.types import fits_unit
+from basis.core.db import lock_row, lock_rows, retry_transient
+from basis.core.logging import get_logger
+from basis.core.time import utcnow
 
 PRODUCTS: Table = Product.__table__  # type: ignore[assignment]
 LEVELS: Table = StockLevel.__table__  # type: ignore[assignment]
 MOVEMENTS: Table = StockMovement.__table__  # type: ignore[assignment]
 LOCATIONS: Table = Location.__table__  # type: ignore[assignment]
 
+# Locked with ``key_share``: movements and levels referring to a locked product may still be
+# inserted by others (PostgreSQL's FOR NO KEY UPDATE); changes of its stock wait.
+LOCKED_COLUMNS = (PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity)
 ZERO = Decimal(0)
+T = TypeVar("T")
+log = get_logger("basis.warehouse")
 SIGNS = {"incoming": 1, "transfer_in": 1, "outgoing": -1, "transfer_out": -1, "adjustment": 1}
+
+
+def log_retry(attempt: int, error: DBAPIError) -> None:
+    log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
+
+
+async def retrying(session: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
+    """Run a write transaction again after a deadlock or a lock timeout (the database chose a victim)."""
+    return await retry_transient(work, before_retry=session.rollback, on_retry=log_retry)
 
 
 def delta_of(movement_type: str, quantity: Decimal) -> Decimal:
@@ -90,12 +108,7 @@ async def lock_product(
     A resolved location is ``None`` when it does not exist.
     """
     refs = [_location_ref(loc).label(f"loc{i}") for i, loc in enumerate(locations)]
-    stmt = (
-        select(PRODUCTS.c.id, PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity, *refs)
-        .where(PRODUCTS.c.id == product_id)
-        .with_for_update(key_share=True)
-    )
-    row = (await session.execute(stmt)).one_or_none()
+    row = await lock_row(session, PRODUCTS, product_id, columns=[*LOCKED_COLUMNS, *refs], key_share=True)
     if row is None:
         raise exc.product_not_found(product_id)
     product = LockedProduct(row.id, row.unit, row.is_archived, row.min_quantity)
@@ -103,16 +116,7 @@ async def lock_product(
 
 
 async def lock_products(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, LockedProduct]:
-    ids = sorted(set(product_ids))
-    if not ids:
-        return {}
-    stmt = (
-        select(PRODUCTS.c.id, PRODUCTS.c.unit, PRODUCTS.c.is_archived, PRODUCTS.c.min_quantity)
-        .where(PRODUCTS.c.id.in_(ids))
-        .order_by(PRODUCTS.c.id)
-        .with_for_update(key_share=True)
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = await lock_rows(session, PRODUCTS, product_ids, columns=LOCKED_COLUMNS, key_share=True)
     return {r.id: LockedProduct(r.id, r.unit, r.is_archived, r.min_quantity) for r in rows}
 
 
@@ -217,3 +221,29 @@ async def write(
             last = [r["id"] for r in posted.rows if r["product_id"] == product_id][-1]
             posted.crossings.append((product_id, last))
     return posted
+
+
+async def post(
+    session: AsyncSession,
+    product: LockedProduct,
+    postings: Sequence[Posting],
+    *,
+    user_id: int,
+    idempotency_key: str | None = None,
+    transfer_id: str | None = None,
+    levels: dict[tuple[int, int], Decimal] | None = None,
+) -> Posted:
+    """One locked product's entries, planned against its levels (read now unless given: a new
+    product has none) and written; refuses them all when one would go below zero."""
+    if levels is None:
+        levels = await read_levels(session, [product.id])
+    return await write(
+        session,
+        products={product.id: product},
+        planned=plan(postings, levels),
+        levels=levels,
+        user_id=user_id,
+        now=utcnow(),
+        idempotency_key=idempotency_key,
+        transfer_id=transfer_id,
+    )

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from basis.apps.warehouse.types import Quantity
 from basis.core.db import Base, UTCDateTime
+from basis.core.idempotency import IdempotencyRecord
 from basis.core.time import utcnow
 
 MOVEMENT_TYPES = ("incoming", "outgoing", "adjustment", "transfer_out", "transfer_in")
@@ -173,20 +172,15 @@ class InventoryCheckLine(Base):
     )
 
 
-class IdempotencyKey(Base):
-    """The first answer to a request carrying an ``Idempotency-Key``, replayed to its retries."""
+class IdempotencyKey(IdempotencyRecord, Base):
+    """The first answer to a request carrying an ``Idempotency-Key``, replayed to its retries:
+    one per user, endpoint and key."""
 
     __tablename__ = "warehouse_idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "endpoint", "key"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     endpoint: Mapped[str] = mapped_column(String(100))
-    key: Mapped[str] = mapped_column(String(200))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    response_body: Mapped[Any | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 # Total over all locations, for the admin panel (the API computes it in its own queries).

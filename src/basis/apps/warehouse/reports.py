@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from basis.apps.warehouse.service import STOCK_COLUMNS
+from basis.apps.warehouse.stock import STOCK_COLUMNS
 from basis.apps.warehouse.types import as_number
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"

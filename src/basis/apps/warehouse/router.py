@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from basis.apps.warehouse import reports, service
-from basis.apps.warehouse.dependencies import EntityId, IdempotencyKey, JobsDep, PageDep, ProductId
-from basis.apps.warehouse.idempotency import Answer
+from basis.apps.warehouse import catalogue, checks, ledger, movements, reports, stock
+from basis.apps.warehouse.dependencies import KEYS, EntityId, IdempotencyKey, JobsDep, PageDep, ProductId
 from basis.apps.warehouse.schemas import (
     CategoryCreate,
     CategoryPublic,
@@ -26,7 +28,6 @@ from basis.apps.warehouse.schemas import (
     MovementCreate,
     MovementPublic,
     MovementType,
-    Page,
     ProductCreate,
     ProductPublic,
     ProductStock,
@@ -35,9 +36,14 @@ from basis.apps.warehouse.schemas import (
     TransferCreate,
     TransferPublic,
 )
+from basis.apps.warehouse.types import STEP
 from basis.core.deps import SessionDep, SettingsDep
+from basis.core.idempotency import Answer, Done, run_once
+from basis.core.pagination import Page
 from basis.core.time import parse_instant, utcnow
+from basis.core.types import Id
 from basis.identity.deps import AdminUser, OperatorUser
+from basis.identity.models import User
 
 router = APIRouter(tags=["warehouse"])
 
@@ -49,7 +55,44 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid input (quantity, precision for the unit, ...)"},
 }
 SearchText = Annotated[str | None, Query(max_length=200)]
-OptionalId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+OptionalId = Id | None
+
+
+T = TypeVar("T")
+
+
+def _fingerprint(data: BaseModel) -> dict[str, Any]:
+    # Quantities as fixed-point text: 5, 5.0 and "5.000" are the same request.
+    values = data.model_dump()
+    return {k: format(v.quantize(STEP)) if isinstance(v, Decimal) else v for k, v in values.items()}
+
+
+def _created(model: BaseModel) -> Answer:
+    return Answer(201, model.model_dump(mode="json", by_alias=True))
+
+
+async def _once(
+    session: SessionDep,
+    user: User,
+    endpoint: str,
+    key: str | None,
+    data: BaseModel,
+    work: Callable[[int], Awaitable[T]],
+    answer: Callable[[T], Answer],
+) -> Done[T]:
+    """W5: ``work(actor_id)`` done and committed once per key; a retry gets the stored answer."""
+    # Read once: a transaction run again follows a rollback, which expires the user's row.
+    actor_id = user.id
+    return await run_once(
+        session,
+        KEYS,
+        scope={"user_id": actor_id, "endpoint": endpoint},
+        key=key,
+        payload=_fingerprint(data),
+        work=lambda: work(actor_id),
+        answer=answer,
+        on_retry=ledger.log_retry,
+    )
 
 
 def _answer(answer: Answer) -> JSONResponse:
@@ -71,7 +114,7 @@ async def list_products(
     low_stock: bool = False,
     include_archived: bool = False,
 ) -> Page[ProductPublic]:
-    return await service.list_products(
+    return await catalogue.list_products(
         session=session,
         limit=page.limit,
         offset=page.offset,
@@ -85,33 +128,34 @@ async def list_products(
 @router.post("/products", response_model=ProductPublic, status_code=201, responses=ERRORS)
 @router.post("/products/", response_model=ProductPublic, status_code=201, include_in_schema=False)
 async def create_product(
-    data: ProductCreate, session: SessionDep, user: AdminUser, key: IdempotencyKey, jobs: JobsDep
+    data: ProductCreate, session: SessionDep, user: AdminUser, key: IdempotencyKey
 ) -> Response:
-    return _answer(
-        await service.create_product(session=session, data=data, actor=user, idempotency_key=key, jobs=jobs)
-    )
+    def work(actor_id: int) -> Awaitable[ProductPublic]:
+        return catalogue.create_product(session=session, data=data, actor_id=actor_id, idempotency_key=key)
+
+    return _answer((await _once(session, user, "POST /products", key, data, work, _created)).answer)
 
 
 @router.get("/products/qr/{qr_code:path}", response_model=ProductPublic, responses=ERRORS)
 async def product_by_qr(qr_code: str, session: SessionDep, user: OperatorUser) -> ProductPublic:
-    return await service.find_product(session=session, qr_code=qr_code)
+    return await catalogue.find_product(session=session, qr_code=qr_code)
 
 
 @router.get("/products/barcode/{code:path}", response_model=ProductPublic, responses=ERRORS)
 async def product_by_barcode(code: str, session: SessionDep, user: OperatorUser) -> ProductPublic:
-    return await service.find_product(session=session, barcode=code)
+    return await catalogue.find_product(session=session, barcode=code)
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, responses=ERRORS)
 async def get_product(product_id: EntityId, session: SessionDep, user: OperatorUser) -> ProductPublic:
-    return await service.get_product(session=session, product_id=product_id)
+    return await catalogue.get_product(session=session, product_id=product_id)
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic, responses=ERRORS)
 async def update_product(
     product_id: EntityId, data: ProductUpdate, session: SessionDep, user: AdminUser
 ) -> ProductPublic:
-    return await service.update_product(session=session, product_id=product_id, data=data, actor=user)
+    return await catalogue.update_product(session=session, product_id=product_id, data=data, actor=user)
 
 
 @router.delete(
@@ -120,7 +164,7 @@ async def update_product(
     responses={200: {"model": ProductPublic, "description": "Had history: archived instead"}, **ERRORS},
 )
 async def delete_product(product_id: EntityId, session: SessionDep, user: AdminUser) -> Response:
-    archived = await service.delete_product(session=session, product_id=product_id, actor=user)
+    archived = await catalogue.delete_product(session=session, product_id=product_id, actor=user)
     if archived is None:
         return Response(status_code=204)
     return JSONResponse(archived.model_dump(mode="json"), status_code=200)
@@ -130,14 +174,14 @@ async def delete_product(product_id: EntityId, session: SessionDep, user: AdminU
 async def product_movements(
     product_id: ProductId, session: SessionDep, user: OperatorUser, page: PageDep
 ) -> Page[MovementPublic]:
-    return await service.list_movements(
+    return await movements.list_movements(
         session=session, limit=page.limit, offset=page.offset, product_id=product_id
     )
 
 
 @router.get("/products/{product_id}/stock", response_model=ProductStock, responses=ERRORS)
 async def product_stock(product_id: EntityId, session: SessionDep, user: OperatorUser) -> ProductStock:
-    return await service.product_stock(session=session, product_id=product_id)
+    return await catalogue.product_stock(session=session, product_id=product_id)
 
 
 # --- categories
@@ -147,31 +191,31 @@ async def product_stock(product_id: EntityId, session: SessionDep, user: Operato
 async def list_categories(
     session: SessionDep, user: OperatorUser, page: PageDep, parent_id: OptionalId = None, q: SearchText = None
 ) -> Page[CategoryPublic]:
-    return await service.list_categories(
+    return await catalogue.list_categories(
         session=session, limit=page.limit, offset=page.offset, parent_id=parent_id, q=q
     )
 
 
 @router.post("/categories", response_model=CategoryPublic, status_code=201, responses=ERRORS)
 async def create_category(data: CategoryCreate, session: SessionDep, user: AdminUser) -> CategoryPublic:
-    return await service.create_category(session=session, data=data, actor=user)
+    return await catalogue.create_category(session=session, data=data, actor=user)
 
 
 @router.get("/categories/{category_id}", response_model=CategoryPublic, responses=ERRORS)
 async def get_category(category_id: EntityId, session: SessionDep, user: OperatorUser) -> CategoryPublic:
-    return await service.get_category(session=session, category_id=category_id)
+    return await catalogue.get_category(session=session, category_id=category_id)
 
 
 @router.patch("/categories/{category_id}", response_model=CategoryPublic, responses=ERRORS)
 async def update_category(
     category_id: EntityId, data: CategoryUpdate, session: SessionDep, user: AdminUser
 ) -> CategoryPublic:
-    return await service.update_category(session=session, category_id=category_id, data=data, actor=user)
+    return await catalogue.update_category(session=session, category_id=category_id, data=data, actor=user)
 
 
 @router.delete("/categories/{category_id}", status_code=204, responses=ERRORS)
 async def delete_category(category_id: EntityId, session: SessionDep, user: AdminUser) -> Response:
-    await service.delete_category(session=session, category_id=category_id, actor=user)
+    await catalogue.delete_category(session=session, category_id=category_id, actor=user)
     return Response(status_code=204)
 
 
@@ -180,24 +224,24 @@ async def delete_category(category_id: EntityId, session: SessionDep, user: Admi
 
 @router.get("/locations", response_model=Page[LocationPublic])
 async def list_locations(session: SessionDep, user: OperatorUser, page: PageDep) -> Page[LocationPublic]:
-    return await service.list_locations(session=session, limit=page.limit, offset=page.offset)
+    return await catalogue.list_locations(session=session, limit=page.limit, offset=page.offset)
 
 
 @router.post("/locations", response_model=LocationPublic, status_code=201, responses=ERRORS)
 async def create_location(data: LocationCreate, session: SessionDep, user: AdminUser) -> LocationPublic:
-    return await service.create_location(session=session, data=data, actor=user)
+    return await catalogue.create_location(session=session, data=data, actor=user)
 
 
 @router.get("/locations/{location_id}", response_model=LocationPublic, responses=ERRORS)
 async def get_location(location_id: EntityId, session: SessionDep, user: OperatorUser) -> LocationPublic:
-    return await service.get_location(session=session, location_id=location_id)
+    return await catalogue.get_location(session=session, location_id=location_id)
 
 
 @router.patch("/locations/{location_id}", response_model=LocationPublic, responses=ERRORS)
 async def update_location(
     location_id: EntityId, data: LocationUpdate, session: SessionDep, user: AdminUser
 ) -> LocationPublic:
-    return await service.update_location(session=session, location_id=location_id, data=data, actor=user)
+    return await catalogue.update_location(session=session, location_id=location_id, data=data, actor=user)
 
 
 # --- the ledger (append-only: no PUT, PATCH or DELETE route exists, so those answer 405)
@@ -207,18 +251,26 @@ async def update_location(
 async def record_movement(
     data: MovementCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
 ) -> Response:
-    return _answer(
-        await service.record_movement(session=session, data=data, actor=user, idempotency_key=key, jobs=jobs)
+    def work(actor_id: int) -> Awaitable[movements.Recorded]:
+        return movements.record_movement(session=session, data=data, actor_id=actor_id, idempotency_key=key)
+
+    done = await _once(
+        session, user, "POST /stock-movements", key, data, work, lambda recorded: _created(recorded.movement)
     )
+    if done.value is not None:
+        await movements.notify_low_stock(jobs, done.value.crossings)
+    return _answer(done.answer)
 
 
 @router.post("/stock-movements/transfer", response_model=TransferPublic, status_code=201, responses=ERRORS)
 async def transfer(
-    data: TransferCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
+    data: TransferCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey
 ) -> Response:
-    return _answer(
-        await service.transfer(session=session, data=data, actor=user, idempotency_key=key, jobs=jobs)
-    )
+    def work(actor_id: int) -> Awaitable[TransferPublic]:
+        return movements.transfer(session=session, data=data, actor_id=actor_id, idempotency_key=key)
+
+    done = await _once(session, user, "POST /stock-movements/transfer", key, data, work, _created)
+    return _answer(done.answer)
 
 
 @router.get("/stock-movements", response_model=Page[MovementPublic], responses=ERRORS)
@@ -236,7 +288,7 @@ async def list_movements(
     ] = None,
     until: Annotated[str | None, Query(alias="to", max_length=64, description="ISO-8601, exclusive")] = None,
 ) -> Page[MovementPublic]:
-    return await service.list_movements(
+    return await movements.list_movements(
         session=session,
         limit=page.limit,
         offset=page.offset,
@@ -251,7 +303,7 @@ async def list_movements(
 
 @router.get("/stock-movements/{movement_id}", response_model=MovementPublic, responses=ERRORS)
 async def get_movement(movement_id: EntityId, session: SessionDep, user: OperatorUser) -> MovementPublic:
-    return await service.get_movement(session=session, movement_id=movement_id)
+    return await movements.get_movement(session=session, movement_id=movement_id)
 
 
 # --- inventory checks
@@ -261,7 +313,10 @@ async def get_movement(movement_id: EntityId, session: SessionDep, user: Operato
 async def create_check(
     data: CheckCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey
 ) -> Response:
-    return _answer(await service.create_check(session=session, data=data, actor=user, idempotency_key=key))
+    def work(actor_id: int) -> Awaitable[CheckPublic]:
+        return checks.create_check(session=session, data=data, actor_id=actor_id)
+
+    return _answer((await _once(session, user, "POST /inventory-checks", key, data, work, _created)).answer)
 
 
 @router.get("/inventory-checks", response_model=Page[CheckSummary])
@@ -272,33 +327,33 @@ async def list_checks(
     status: CheckStatus | None = None,
     location_id: OptionalId = None,
 ) -> Page[CheckSummary]:
-    return await service.list_checks(
+    return await checks.list_checks(
         session=session, limit=page.limit, offset=page.offset, status=status, location_id=location_id
     )
 
 
 @router.get("/inventory-checks/{check_id}", response_model=CheckPublic, responses=ERRORS)
 async def get_check(check_id: EntityId, session: SessionDep, user: OperatorUser) -> CheckPublic:
-    return await service.get_check(session=session, check_id=check_id)
+    return await checks.get_check(session=session, check_id=check_id)
 
 
 @router.put("/inventory-checks/{check_id}/lines", response_model=CheckPublic, responses=ERRORS)
 async def set_check_lines(
     check_id: EntityId, data: CheckLines, session: SessionDep, user: OperatorUser
 ) -> CheckPublic:
-    return await service.set_check_lines(session=session, check_id=check_id, data=data, actor=user)
+    return await checks.set_check_lines(session=session, check_id=check_id, data=data, actor=user)
 
 
 @router.post("/inventory-checks/{check_id}/confirm", response_model=CheckPublic, responses=ERRORS)
 async def confirm_check(
     check_id: EntityId, session: SessionDep, user: OperatorUser, jobs: JobsDep
 ) -> CheckPublic:
-    return await service.confirm_check(session=session, check_id=check_id, actor=user, jobs=jobs)
+    return await checks.confirm_check(session=session, check_id=check_id, actor=user, jobs=jobs)
 
 
 @router.post("/inventory-checks/{check_id}/cancel", response_model=CheckPublic, responses=ERRORS)
 async def cancel_check(check_id: EntityId, session: SessionDep, user: AdminUser) -> CheckPublic:
-    return await service.cancel_check(session=session, check_id=check_id, actor=user)
+    return await checks.cancel_check(session=session, check_id=check_id, actor=user)
 
 
 # --- reports
@@ -320,7 +375,7 @@ async def stock_report(
     format: Literal["json", "csv", "xlsx"] = "json",
     location_id: OptionalId = None,
 ) -> Response:
-    rows = await service.stock_rows(session=session, location_id=location_id)
+    rows = await stock.stock_rows(session=session, location_id=location_id)
     if format == "json":
         return Response(reports.to_json_bytes(rows), media_type="application/json")
     stamp = utcnow().strftime("%Y%m%d")
@@ -337,9 +392,9 @@ async def stock_report(
 
 @router.get("/reports/low-stock", response_model=Items[ProductPublic])
 async def low_stock_report(session: SessionDep, user: OperatorUser) -> Items[ProductPublic]:
-    return Items[ProductPublic](items=await service.low_stock(session=session))
+    return Items[ProductPublic](items=await stock.low_stock(session=session))
 
 
 @router.get("/reports/overstock", response_model=Items[ProductPublic])
 async def overstock_report(session: SessionDep, user: OperatorUser) -> Items[ProductPublic]:
-    return Items[ProductPublic](items=await service.overstock(session=session))
+    return Items[ProductPublic](items=await stock.overstock(session=session))

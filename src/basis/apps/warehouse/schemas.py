@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, UNITS, as_number
+from basis.core.types import Id, storable_text
 
 T = TypeVar("T")
 
@@ -65,17 +66,6 @@ NonNegativeQuantity = Annotated[QuantityIn, AfterValidator(_non_negative)]
 QuantityOut = Annotated[Decimal, _number_out]
 
 
-def storable_text(value: str) -> str:
-    """Refuse what a database cannot store: NUL characters (PostgreSQL) and lone surrogates."""
-    if "\x00" in value:
-        raise PydanticCustomError("nul_character", "Text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PydanticCustomError("invalid_unicode", "Text must be valid Unicode") from None
-    return value
-
-
 _storable = AfterValidator(storable_text)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _storable]
 Code = Annotated[
@@ -85,14 +75,6 @@ QrCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 Text = Annotated[str, StringConstraints(max_length=10_000), _storable]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), _storable]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), _storable]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class Items(BaseModel, Generic[T]):

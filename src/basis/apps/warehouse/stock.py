@@ -1,0 +1,134 @@
+"""Stock reports (levels, low stock, overstock) and W1's audit of the levels against the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from basis.apps.warehouse.catalogue import (
+    LEVELS,
+    LOCATIONS,
+    PRODUCTS,
+    product_public,
+    product_select,
+    total_of,
+)
+from basis.apps.warehouse.models import StockMovement
+from basis.apps.warehouse.schemas import ProductPublic
+from basis.apps.warehouse.types import STEP
+
+MOVEMENTS: Table = StockMovement.__table__  # type: ignore[assignment]
+
+
+def low_stock_condition(total: Any) -> Any:
+    return and_(PRODUCTS.c.is_archived == False, total < PRODUCTS.c.min_quantity)  # noqa: E712
+
+
+def overstock_condition(total: Any) -> Any:
+    return and_(
+        PRODUCTS.c.is_archived == False,  # noqa: E712
+        PRODUCTS.c.max_quantity.is_not(None),
+        total > PRODUCTS.c.max_quantity,
+    )
+
+
+async def low_stock(*, session: AsyncSession) -> list[ProductPublic]:
+    total = total_of(PRODUCTS.c.id)
+    rows = await session.execute(
+        product_select(total).where(low_stock_condition(total)).order_by(PRODUCTS.c.name)
+    )
+    return [product_public(r) for r in rows]
+
+
+async def overstock(*, session: AsyncSession) -> list[ProductPublic]:
+    total = total_of(PRODUCTS.c.id)
+    rows = await session.execute(
+        product_select(total).where(overstock_condition(total)).order_by(PRODUCTS.c.name)
+    )
+    return [product_public(r) for r in rows]
+
+
+STOCK_COLUMNS = ("product_id", "sku", "name", "location_id", "location", "quantity", "unit")
+
+
+async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -> list[tuple[Any, ...]]:
+    """Every level of every active product (zero ones too), and archived products still in stock."""
+    stmt = (
+        select(
+            PRODUCTS.c.id,
+            PRODUCTS.c.sku,
+            PRODUCTS.c.name,
+            LEVELS.c.location_id,
+            LOCATIONS.c.name,
+            LEVELS.c.quantity,
+            PRODUCTS.c.unit,
+        )
+        .select_from(LEVELS.join(PRODUCTS, PRODUCTS.c.id == LEVELS.c.product_id))
+        .join(LOCATIONS, LOCATIONS.c.id == LEVELS.c.location_id)
+        .where(or_(PRODUCTS.c.is_archived == False, LEVELS.c.quantity != 0))  # noqa: E712
+        .order_by(PRODUCTS.c.sku, LOCATIONS.c.name, LEVELS.c.location_id)
+    )
+    if location_id is not None:
+        stmt = stmt.where(LEVELS.c.location_id == location_id)
+    result = await session.execute(stmt)
+    return [tuple(r) for r in result]
+
+
+# --- W1: the ledger against the levels
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    product_id: int
+    location_id: int
+    level: Decimal | None
+    """The stored level (None: no level row)."""
+    ledger: Decimal
+    """The sum of the movements."""
+    last_balance: Decimal | None
+    """balance_after of the latest movement (None: no movement)."""
+
+
+async def verify(*, session: AsyncSession) -> list[Drift]:
+    """Every (product, location) whose level differs from its ledger, or is negative; [] when sound."""
+    signed = case(
+        (MOVEMENTS.c.movement_type.in_(("outgoing", "transfer_out")), -MOVEMENTS.c.quantity),
+        else_=MOVEMENTS.c.quantity,
+    )
+    sums = (
+        select(
+            MOVEMENTS.c.product_id,
+            MOVEMENTS.c.location_id,
+            func.sum(signed).label("total"),
+            func.max(MOVEMENTS.c.id).label("last_id"),
+        )
+        .group_by(MOVEMENTS.c.product_id, MOVEMENTS.c.location_id)
+        .subquery()
+    )
+    ledger_rows = await session.execute(
+        select(sums.c.product_id, sums.c.location_id, sums.c.total, MOVEMENTS.c.balance_after).join(
+            MOVEMENTS, MOVEMENTS.c.id == sums.c.last_id
+        )
+    )
+    from_ledger = {(r.product_id, r.location_id): (Decimal(r.total), r.balance_after) for r in ledger_rows}
+    levels = {
+        (r.product_id, r.location_id): r.quantity
+        for r in await session.execute(select(LEVELS.c.product_id, LEVELS.c.location_id, LEVELS.c.quantity))
+    }
+    drifts = []
+    for key in sorted(set(from_ledger) | set(levels)):
+        total, last = from_ledger.get(key, (Decimal(0), None))
+        level = levels.get(key)
+        sound = (
+            (level if level is not None else Decimal(0)) == total
+            and (last is None or last == total)
+            and total >= 0
+        )
+        if not sound:
+            drifts.append(Drift(key[0], key[1], level, total.quantize(STEP), last))
+    await session.rollback()
+    return drifts

@@ -1,0 +1,128 @@
+"""Bases for admin panel (SQLAdmin) views whose writes go through a service.
+
+A form's values are cleaned and validated by the app's own schema, the change is made by the
+service (so the panel audits and refuses exactly as the API does), and a domain error comes back
+as the message the form shows. The panel itself (authentication, mounting) lives in identity;
+it puts its authentication backend, which knows the signed-in admin, on the panel's state under
+``AUTH_STATE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqladmin import ModelView
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from basis.core.errors import BasisError
+
+T = TypeVar("T")
+AUTH_STATE = "basis_admin_auth"
+
+
+def clean(data: dict[str, Any]) -> dict[str, Any]:
+    """Form values with text stripped; an empty text is no value."""
+    return {key: (value.strip() or None) if isinstance(value, str) else value for key, value in data.items()}
+
+
+def readable(error: Exception) -> ValueError:
+    """A domain or validation error as the one-line message a form shows."""
+    if isinstance(error, BasisError):
+        detail = error.detail
+        if isinstance(detail, list):
+            detail = "; ".join(str(item.get("msg", item)) for item in detail)
+        return ValueError(str(detail))
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()))
+    return ValueError(str(error))
+
+
+def selected_pks(request: Request) -> list[int]:
+    """The ids an action was asked for (``?pks=1,2,3``); anything else is ignored."""
+    return [int(part) for part in request.query_params.get("pks", "").split(",") if part.strip().isdigit()]
+
+
+def auth_backend(request: Request) -> Any:
+    return getattr(request.scope["app"].state, AUTH_STATE)
+
+
+async def signed_in(request: Request) -> tuple[Any, Any]:
+    """The signed-in admin (the actor of every service call made here) and the settings."""
+    backend = auth_backend(request)
+    return await backend.current_admin(request), backend.settings
+
+
+class ServiceView(ModelView):
+    """A model view whose inserts, updates and actions call a service."""
+
+    @staticmethod
+    def validated(schema: Any, payload: dict[str, Any]) -> Any:
+        """``schema.model_validate(payload)``, its errors as a ValueError the form can show."""
+        try:
+            return schema.model_validate(payload)
+        except Exception as error:
+            raise readable(error) from None
+
+    @staticmethod
+    async def run(operation: Awaitable[T]) -> T:
+        """Await a service call, its domain errors as a ValueError the form can show."""
+        try:
+            return await operation
+        except BasisError as error:
+            raise readable(error) from None
+
+    @staticmethod
+    async def get_or_fail(session: Any, model: type[T], pk: str | int, label: str) -> T:
+        row = await session.get(model, int(pk))
+        if row is None:
+            raise ValueError(f"{label} not found")
+        return row
+
+    async def change_row(
+        self, request: Request, pk: str | int, change: Callable[[Any, Any, Any], Awaitable[T]]
+    ) -> T:
+        """``change(session, row, actor)`` on this view's row ``pk``, for the signed-in admin;
+        a missing row or a refusal comes back as the form's message."""
+        actor, _ = await signed_in(request)
+        async with self.session_maker() as session:
+            row = await self.get_or_fail(session, self.model, pk, self.name)
+            return await self.run(change(session, row, actor))
+
+    def back_to_list(self, request: Request, errors: list[str]) -> Response:
+        """Back to this view's list, the errors of an action (if any) shown above it."""
+        url = request.url_for("admin:list", identity=self.identity)
+        if errors:
+            url = url.include_query_params(error="; ".join(errors))
+        return RedirectResponse(url, status_code=302)
+
+    async def for_each_selected(
+        self,
+        request: Request,
+        operation: Callable[[Any, Any], Awaitable[Any]],
+        label: Callable[[Any], str] = str,
+    ) -> Response:
+        """``operation(session, row)`` for each selected row, one transaction each: a refused
+        row is rolled back and named in the message, the others are done."""
+        errors = []
+        async with self.session_maker() as session:
+            for pk in selected_pks(request):
+                row = await session.get(self.model, pk)
+                if row is None:
+                    continue
+                try:
+                    await operation(session, row)
+                except BasisError as error:
+                    await session.rollback()
+                    errors.append(f"{label(row)}: {error.detail}")
+        return self.back_to_list(request, errors)
+
+
+class ReadOnlyView(ModelView):
+    """A view that only lists and shows: the rows change through the API's rules alone."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
