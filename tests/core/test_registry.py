@@ -169,7 +169,7 @@ def test_migrate_and_cli_of_a_plugged_in_app(plugins: Path, tmp_path: Path) -> N
     assert "example_notes" in tables and "users" in tables
     assert not {"employees", "products"} & tables  # apps not enabled have no tables
     current = _basis("migrate", "current", env=env)
-    assert "example: example_0001 - up to date" in current.stdout
+    assert "example: example_0003 - up to date" in current.stdout
     helped = _basis("--help", env=env)
     assert "Example app commands" in helped.stdout
     counted = _basis("example", "count", env=env)

@@ -24,7 +24,7 @@ from wtforms.validators import Optional as OptionalValidator
 from basis.core.admin import AUTH_STATE, ReadOnlyView, ServiceView, auth_backend, clean
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.net import client_ip
-from basis.identity import service
+from basis.identity import events, login, sessions, users
 from basis.identity.dependencies import origin_allowed
 from basis.identity.models import ROLES, AuthEvent, RefreshToken, User
 from basis.identity.schemas import UserCreate, UserUpdate
@@ -67,7 +67,7 @@ class AdminAuth(AuthenticationBackend):
         super().__init__(
             secret_key=settings.admin_secret,
             session_cookie=cookie,
-            max_age=service.ADMIN_PANEL_HOURS * 3600,
+            max_age=login.ADMIN_PANEL_HOURS * 3600,
             path=BASE_URL,
             same_site="strict",
             https_only=settings.is_https,
@@ -76,9 +76,9 @@ class AdminAuth(AuthenticationBackend):
         self.settings = settings
         self.admin: Admin | None = None
 
-    def _meta(self, request: Request) -> service.Meta:
+    def _meta(self, request: Request) -> events.Meta:
         ip = client_ip(request, tuple(self.settings.trusted_proxies))
-        return service.Meta(ip=ip, user_agent=request.headers.get("user-agent"))
+        return events.Meta(ip=ip, user_agent=request.headers.get("user-agent"))
 
     def _sessions(self) -> async_sessionmaker[AsyncSession]:
         return self.main_app.state.db.sessionmaker
@@ -92,7 +92,7 @@ class AdminAuth(AuthenticationBackend):
             return False
         async with self._sessions()() as session:
             try:
-                uid, sid = await service.admin_panel_login(
+                uid, sid = await login.admin_panel_login(
                     session=session,
                     settings=self.settings,
                     infra=self.main_app.state.infra,
@@ -125,14 +125,14 @@ class AdminAuth(AuthenticationBackend):
         request.session.clear()
         if isinstance(uid, int) and isinstance(sid, str):
             async with self._sessions()() as session:
-                await service.revoke_families(
+                await sessions.revoke_families(
                     session=session,
                     settings=self.settings,
                     infra=self.main_app.state.infra,
                     family_ids=[sid],
                     reason="logout",
                 )
-                service.audit(
+                events.audit(
                     session,
                     "logout",
                     success=True,
@@ -152,7 +152,7 @@ class AdminAuth(AuthenticationBackend):
         if not isinstance(uid, int) or not isinstance(sid, str):
             return None
         async with self._sessions()() as session:
-            user = await service.admin_panel_user(session=session, user_id=uid, sid=sid)
+            user = await login.admin_panel_user(session=session, user_id=uid, sid=sid)
         if user is None:
             request.session.clear()
         return user
@@ -161,7 +161,7 @@ class AdminAuth(AuthenticationBackend):
         return request.session.get("uid")
 
 
-async def _context(request: Request) -> tuple[Settings, Any, service.Meta, User | None]:
+async def _context(request: Request) -> tuple[Settings, Any, events.Meta, User | None]:
     backend = auth_backend(request)
     assert isinstance(backend, AdminAuth)
     actor = await backend.current_admin(request)
@@ -211,7 +211,7 @@ class UserAdmin(ServiceView, model=User):
         create = self.validated(UserCreate, values)
         async with self.session_maker() as session:
             return await self.run(
-                service.create_user(session=session, settings=settings, data=create, actor=actor, meta=meta)
+                users.create_user(session=session, settings=settings, data=create, actor=actor, meta=meta)
             )
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
@@ -223,7 +223,7 @@ class UserAdmin(ServiceView, model=User):
         return await self.change_row(
             request,
             pk,
-            lambda session, user, actor: service.update_user(
+            lambda session, user, actor: users.update_user(
                 session=session,
                 settings=settings,
                 infra=infra,
@@ -236,7 +236,7 @@ class UserAdmin(ServiceView, model=User):
 
     async def _each_user(self, request: Request, verb: str) -> Response:
         settings, infra, meta, actor = await _context(request)
-        operation = service.deactivate_user if verb == "deactivate" else service.revoke_all_sessions
+        operation = users.deactivate_user if verb == "deactivate" else sessions.revoke_all_sessions
 
         async def one(session: AsyncSession, user: User) -> None:
             await operation(

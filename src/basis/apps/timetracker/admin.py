@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from wtforms import Form, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired
 
-from basis.apps.timetracker import service, stats
+from basis.apps.timetracker import parsing, service, stats
 from basis.apps.timetracker.models import AuditEntry, Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.schemas import (
     EmployeeCreate,
@@ -242,7 +242,7 @@ class ScheduleAdmin(ServiceView, model=Schedule):
         Schedule.label,
     ]
     form_overrides = {"code": SelectField}
-    form_args = {"code": {"choices": [(c, c) for c in service.SCHEDULE_CODES]}}
+    form_args = {"code": {"choices": [(c, c) for c in parsing.SCHEDULE_CODES]}}
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
         base = await super().scaffold_form(rules)

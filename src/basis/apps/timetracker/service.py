@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.keys import hash_key, key_fingerprint, new_terminal_key
 from basis.apps.timetracker.models import AuditEntry, Employee, Event, Schedule, Terminal
-from basis.apps.timetracker.parsing import SCHEDULE_CODES as SCHEDULE_CODES  # admin.py reads it here
 from basis.apps.timetracker.parsing import (
     cell_error,
     cell_values,
