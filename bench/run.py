@@ -564,8 +564,10 @@ async def run_bench(args: argparse.Namespace) -> int:
         _progress("bench: basis migrate")
         await run_basis(env, tmp, "migrate", time_limit=600)
         server = start_server(env, tmp, port)
+        paths = [str(ROOT), env.get("PYTHONPATH")]
+        reference_env = {**env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         reference = start_server(
-            env, tmp, free_port(), factory="bench.reference:create_app", name="reference"
+            reference_env, tmp, free_port(), factory="bench.reference:create_app", name="reference"
         )
         await wait_healthy(server)
         await wait_healthy(reference)

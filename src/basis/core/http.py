@@ -172,9 +172,12 @@ def install_error_handlers(app: FastAPI) -> None:
 def ops_router() -> APIRouter:
     router = APIRouter(tags=["ops"])
 
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    alive = json.dumps({"status": "ok", "version": __version__}, separators=(",", ":")).encode()
+
+    @router.get("/health", response_model=dict[str, str])
+    async def health() -> Response:
+        # Answered as ready-made bytes: load balancers ask this many times a second.
+        return Response(alive, media_type="application/json")
 
     @router.get("/health/ready", responses={503: {"description": "a dependency is down"}})
     async def ready(request: Request) -> JSONResponse:

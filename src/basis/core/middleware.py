@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,13 +19,8 @@ from basis.core.logging import get_logger, request_id_var
 
 log = get_logger("basis.http")
 
-REQUESTS = Counter("basis_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram(
-    "basis_http_request_duration_seconds",
-    "HTTP request latency",
-    ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
+_access = logging.getLogger("basis.http")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INTERNAL_ERROR = b'{"detail":"Internal server error","code":"internal_error","request_id":"%s"}'
@@ -36,26 +34,48 @@ def _json_response(status: int, body: bytes, extra: list[tuple[bytes, bytes]] | 
     ]
 
 
-class _Metrics:
-    """The request metrics' children, looked up once per label set: ``labels()`` costs a lock
-    and a tuple hash on every call, for the same few hundred combinations."""
+class RequestMetrics:
+    """``basis_http_requests_total`` and ``basis_http_request_duration_seconds``, counted in
+    plain dictionaries and turned into Prometheus metrics only when ``/metrics`` is scraped:
+    prometheus_client's children take a lock and search their buckets on every request, about
+    as long as the rest of this middleware. One event loop per process writes them, so a
+    scrape (on the same loop) never sees half an update."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], Any] = {}
-        self._latency: dict[tuple[str, str], Any] = {}
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._latency: dict[tuple[str, str], list[float]] = {}
+        """Per label pair: one count per bucket (the last one is +Inf), then the sum."""
 
     def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
-        count = self._counts.get((method, route, status))
-        if count is None:
-            count = self._counts[(method, route, status)] = REQUESTS.labels(method, route, str(status))
-        count.inc()
-        latency = self._latency.get((method, route))
-        if latency is None:
-            latency = self._latency[(method, route)] = LATENCY.labels(method, route)
-        latency.observe(elapsed)
+        key = (method, route, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        cells = self._latency.get((method, route))
+        if cells is None:
+            cells = self._latency[(method, route)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        cells[bisect.bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        cells[-1] += elapsed
+
+    def collect(self) -> Iterator[Metric]:
+        counts = CounterMetricFamily(
+            "basis_http_requests", "HTTP requests", labels=["method", "route", "status"]
+        )
+        for (method, route, status), value in list(self._counts.items()):
+            counts.add_metric([method, route, str(status)], value)
+        yield counts
+        latency = HistogramMetricFamily(
+            "basis_http_request_duration_seconds", "HTTP request latency", labels=["method", "route"]
+        )
+        for (method, route), cells in list(self._latency.items()):
+            running, buckets = 0.0, []
+            for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], cells[:-1], strict=True):
+                running += count
+                buckets.append((bound, running))
+            latency.add_metric([method, route], buckets, sum_value=cells[-1])
+        yield latency
 
 
-_METRICS = _Metrics()
+_METRICS = RequestMetrics()
+REGISTRY.register(_METRICS)
 _SECURITY = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -112,7 +132,7 @@ class EdgeMiddleware:
                 chunked = True
         request_id = incoming.decode("latin-1") if incoming is not None else ""
         if not _REQUEST_ID_OK.match(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         token = request_id_var.set(request_id)
         try:
             if kind == "websocket":
@@ -177,7 +197,7 @@ class EdgeMiddleware:
             route_path = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
             _METRICS.observe(method, route_path, status, elapsed)
-            if log.isEnabledFor(logging.INFO) and not path.startswith(("/health", "/metrics")):
+            if _access.isEnabledFor(logging.INFO) and not path.startswith(("/health", "/metrics")):
                 log.info("request", method=method, path=path, status=status, ms=round(elapsed * 1000, 2))
 
     def _refusal(
