@@ -112,7 +112,6 @@ def create_app(
     app.state.specs = specs
     install_error_handlers(app)
     app.include_router(ops_router())
-    app.include_router(files_router())
     for spec in all_specs:
         for router in spec.hot_routers:
             app.include_router(router)
@@ -122,6 +121,9 @@ def create_app(
             app.include_router(router)
         for router in spec.routers:
             app.include_router(router, dependencies=authenticated)
+    # Last: nothing else lives under /files/, and routes are tried in order: the ones every
+    # other request needs come first.
+    app.include_router(files_router())
     mount_admin(app, settings, [view for spec in all_specs for view in spec.admin_views])
 
     # Added last = outermost: the edge (request id, headers, limits, metrics), then CORS.

@@ -18,6 +18,10 @@ What keeps the cache true:
   ``identity:auth``: open sockets review their caller on it (``basis.identity.sockets``).
 - A lookup that started before an invalidation in this process never stores its answer.
 - Every entry also expires after ``auth_cache_seconds`` (0 turns the cache off).
+
+A process reports only through engines it ``register``s: the server (identity's start-up hook)
+and ``basis users``. ``basis worker`` registers none yet, so a job must not change users or end
+sessions until it does (no job does today).
 """
 
 from __future__ import annotations
