@@ -147,7 +147,9 @@ async def test_new_request_supersedes_older_tokens(
 ) -> None:
     client, inbox = mail_client
     await make_user(email="twice@example.com")
+    # One mail at a time: mails are sent by concurrent jobs, so two in flight may arrive swapped.
     await request_reset(client, "twice@example.com")
+    await inbox.wait(1)
     await request_reset(client, "twice@example.com")
     await inbox.wait(2)
     first, second = inbox.token(0), inbox.token(1)
