@@ -78,7 +78,8 @@ def detached_user(values: dict[str, Any]) -> User:
 
 
 class Version:
-    """The shared change counter: a Redis key, or a stamp file's modification time."""
+    """The shared change marker: a Redis key, or the content of a stamp file; a new random value
+    on every change."""
 
     def __init__(self, *, redis: Redis | None, stamp: Path | None) -> None:
         self._redis = redis
