@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -132,7 +132,8 @@ class EdgeMiddleware:
                 chunked = True
         request_id = incoming.decode("latin-1") if incoming is not None else ""
         if not _REQUEST_ID_OK.match(request_id):
-            request_id = os.urandom(16).hex()
+            # An id, not a secret: no system call per request (random reseeds after a fork).
+            request_id = f"{random.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
         try:
             if kind == "websocket":
