@@ -21,7 +21,6 @@ from basis.core import migrations
 from basis.core.apps import enabled_specs
 from basis.core.db import Database
 from basis.core.errors import BasisError
-from basis.core.kv import build_kv
 from basis.core.ratelimit import RateLimiter
 from basis.core.realtime import RedisHub
 from basis.identity import authcache, events, users
@@ -38,18 +37,14 @@ class CommandError(Exception):
 
 
 class _CliInfra:
-    """The part of ``Infra`` that user administration needs: revocations must reach the servers."""
+    """The part of ``Infra`` that user administration needs. Its changes reach the servers
+    through the auth notifier ``_database`` registers, not through this object."""
 
     def __init__(self, settings: Settings) -> None:
-        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        self.kv = build_kv(self.redis)
         self.limiter = RateLimiter(redis_url=None, enabled=False)
 
     async def close(self) -> None:
         await self.limiter.close()
-        await self.kv.close()
-        if self.redis is not None:
-            await self.redis.aclose()
 
 
 async def _has_users_table(db: Database) -> bool:

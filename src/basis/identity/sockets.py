@@ -63,12 +63,11 @@ class AccessGuard:
         return [AUTH_TOPIC]
 
     async def review(self, principal: SocketUser, message: dict[str, Any] | None) -> None:
-        if message is not None and principal.user_id not in message.get("users", ()) and (
-            principal.sid not in message.get("sids", ())
-        ):
-            return
-        if message is not None and principal.sid in message.get("sids", ()):
-            raise SocketRefused(CLOSE_SESSION_ENDED, "your session has ended")
+        if message is not None:
+            if principal.sid in message.get("sids", ()):
+                raise SocketRefused(CLOSE_SESSION_ENDED, "your session has ended")
+            if principal.user_id not in message.get("users", ()):
+                return  # about somebody else
         async with principal.sessionmaker() as session:
             user = await read_session_user(session, principal.user_id, principal.sid)
             role = user.role if user is not None else None

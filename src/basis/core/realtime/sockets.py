@@ -171,6 +171,39 @@ async def serve_socket(
                 await on_close(socket)
 
 
+async def _watched(
+    subscription: Subscription,
+    hub: Hub,
+    guard: SocketGuard[P],
+    principal: P,
+    control: set[str],
+    review_every: float,
+    idle: float | None = None,
+) -> AsyncIterator[tuple[str | None, dict[str, Any] | None]]:
+    """The messages a caller may still receive, with every review done on the way: raises
+    ``SocketRefused`` once the guard refuses, ends when the subscription closes, and yields
+    ``(None, None)`` after ``idle`` quiet seconds when asked to (keep-alives)."""
+    loop = asyncio.get_running_loop()
+    next_review = loop.time() + review_every
+    epoch = hub.epoch
+    while True:
+        wait = max(0.0, next_review - loop.time())
+        try:
+            topic, message = await subscription.get_item(timeout=wait if idle is None else min(wait, idle))
+        except TimeoutError:
+            topic, message = None, None
+        except SubscriptionClosed:
+            return
+        if loop.time() >= next_review or hub.epoch != epoch:
+            # A periodic review, or the hub lost messages: ask the record again.
+            epoch, next_review = hub.epoch, loop.time() + review_every
+            await guard.review(principal, None)
+        if topic in control:
+            await guard.review(principal, message)
+        elif topic is not None or idle is not None:
+            yield topic, message
+
+
 async def _pump(
     socket: Socket[P],
     hub: Hub,
@@ -178,36 +211,21 @@ async def _pump(
     control: set[str],
     transform: Transform | None,
     review_every: float,
-) -> SocketRefused | None:
-    """Forwards messages; returns why the socket must close, or None when the hub closed."""
-    loop = asyncio.get_running_loop()
-    next_review = loop.time() + review_every
-    epoch = hub.epoch
-    while True:
-        try:
-            topic, message = await socket.subscription.get_item(timeout=max(0.0, next_review - loop.time()))
-        except TimeoutError:
-            topic, message = None, None
-        except SubscriptionClosed:
-            return SocketRefused(1012, "the server is restarting")
-        try:
-            if topic is None or hub.epoch != epoch:
-                # A periodic review, or the hub lost messages: ask the record again.
-                epoch = hub.epoch
-                next_review = loop.time() + review_every
-                await guard.review(socket.principal, None)
-            if topic is None:
-                continue
-            if topic in control:
-                await guard.review(socket.principal, message)
-                continue
-        except SocketRefused as refused:
-            return refused
-        if transform is not None:
-            message = transform(socket, topic, message)
-            if message is None:
-                continue
-        await socket.send(message)
+) -> SocketRefused:
+    """Forwards messages; returns why the socket must close."""
+    try:
+        async for topic, message in _watched(
+            socket.subscription, hub, guard, socket.principal, control, review_every
+        ):
+            assert topic is not None and message is not None
+            if transform is not None:
+                message = transform(socket, topic, message)
+                if message is None:
+                    continue
+            await socket.send(message)
+    except SocketRefused as refused:
+        return refused
+    return SocketRefused(1012, "the server is restarting")
 
 
 async def _read(socket: Socket[P], on_frame: FrameHandler | None) -> None:
@@ -256,38 +274,22 @@ def serve_events(
     control = guard.watch(principal)
 
     async def stream() -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
         async with hub.subscribe(*wanted, *control) as subscription:
             yield ": connected\n\n"
-            next_review = loop.time() + review_every
-            epoch = hub.epoch
-            while True:
-                wait = min(keepalive, max(0.0, next_review - loop.time()))
-                try:
-                    topic, message = await subscription.get_item(timeout=wait)
-                except TimeoutError:
-                    topic, message = None, None
-                except SubscriptionClosed:
-                    return
-                try:
-                    if loop.time() >= next_review or hub.epoch != epoch:
-                        epoch, next_review = hub.epoch, loop.time() + review_every
-                        await guard.review(principal, None)
-                    if topic in control:
-                        await guard.review(principal, message)
+            watched = _watched(subscription, hub, guard, principal, set(control), review_every, keepalive)
+            try:
+                async for topic, message in watched:
+                    if topic is None or message is None:
+                        yield ": keepalive\n\n"
                         continue
-                except SocketRefused as refused:
-                    closed = json.dumps({"code": refused.code, "reason": refused.reason})
-                    yield f"event: closed\ndata: {closed}\n\n"
-                    return
-                if topic is None:
-                    yield ": keepalive\n\n"
-                    continue
-                if transform is not None:
-                    message = transform(topic, message)
-                    if message is None:
-                        continue
-                yield f"data: {json.dumps(message, separators=(',', ':'), ensure_ascii=False)}\n\n"
+                    if transform is not None:
+                        message = transform(topic, message)
+                        if message is None:
+                            continue
+                    yield f"data: {json.dumps(message, separators=(',', ':'), ensure_ascii=False)}\n\n"
+            except SocketRefused as refused:
+                closed = json.dumps({"code": refused.code, "reason": refused.reason})
+                yield f"event: closed\ndata: {closed}\n\n"
 
     return StreamingResponse(
         stream(),
