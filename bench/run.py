@@ -606,12 +606,18 @@ async def run_bench(args: argparse.Namespace) -> int:
                     outcomes.append(outcome)
                 floor_last = await _measured(runner, "core", replace(FLOOR, name=FLOOR.name + " (last)"))
                 reference_last = await _measured(bare, "reference", reference_scenario)
+                pairs = await _pairs(args, runner, bare, FLOOR, reference_scenario)
             finally:
                 await ctx.close()
         if floor_first.load is None or floor_last.load is None:
             raise BenchError(f"the floor could not be measured: {floor_first.error or floor_last.error}")
         references = (reference_first, reference_last)
         report = build_report(args, apps, floor_first, floor_last, outcomes, references)
+        if report["reference"] is not None:
+            report["reference"]["pairs"] = [round(r, 4) for r in pairs]
+            report["reference"]["floor_x_reference_paired"] = (
+                round(statistics.median(pairs), 4) if pairs else None
+            )
         print_report(report)
         write_report(report)
         return 1 if any(o.error for o in outcomes) else 0
@@ -626,6 +632,27 @@ async def run_bench(args: argparse.Namespace) -> int:
                     await asyncio.wait_for(drop_database(args.db), timeout=60)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _pairs(
+    args: argparse.Namespace, runner: Runner, bare: Runner, floor: Scenario, reference: Scenario
+) -> list[float]:
+    """Basis's floor / the reference, measured ``--pairs`` times back to back in alternating
+    order (reference first, then Basis first, ...), so that a machine whose speed drifts during
+    the run (other processes, CPU boost) affects both sides of each pair alike. The median of the
+    pairs is the figure to quote on a noisy machine."""
+    seconds = max(3, args.duration // 2)
+    ratios: list[float] = []
+    for i in range(args.pairs):
+        _progress(f"bench: pair {i + 1}/{args.pairs}: floor and reference, {seconds}s each")
+        sides = [(bare, "reference", reference), (runner, "core", floor)]
+        results = {}
+        for side_runner, module, scenario in sides if i % 2 == 0 else sides[::-1]:
+            outcome = await side_runner.load(module, scenario, duration=seconds)
+            results[module] = outcome.load.rps if outcome.load is not None else None
+        if results["reference"] and results["core"]:
+            ratios.append(results["core"] / results["reference"])
+    return ratios
 
 
 async def _measured(runner: Runner, module: str, scenario: Scenario) -> Outcome:
@@ -805,6 +832,12 @@ def print_report(report: dict[str, Any]) -> None:
             f"{reference['rps'] / floor['rps']:>9.3f}"
             f"  [Basis floor x reference: {reference['floor_x_reference']:.3f}]"
         )
+        pairs = reference.get("pairs")
+        if pairs:
+            print(
+                f"Basis floor x reference, {len(pairs)} alternating pairs: median "
+                f"{reference['floor_x_reference_paired']:.3f} (pairs: {', '.join(f'{r:.3f}' for r in pairs)})"
+            )
     drift = floor["drift_pct"]
     noisy = "  (noisy machine: treat the figures as rough)" if abs(drift) > 10 else ""
     print(f"floor drift first -> last: {drift:+.1f}%{noisy}")
@@ -851,6 +884,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario (default 10)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="alternating floor/reference pairs at the end (default 3)"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unreported load first (default 2)")
     parser.add_argument("--apps", help="BASIS_APPS for the server (default: what the chosen modules need)")
     parser.add_argument("--redis", metavar="URL", help="run the server with BASIS_REDIS_URL=URL")

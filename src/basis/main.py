@@ -13,7 +13,7 @@ from basis import __version__
 from basis.core import migrations
 from basis.core.apps import AppRef, AppSpec, check_settings, enabled_specs
 from basis.core.db import Database
-from basis.core.http import files_router, install_error_handlers, ops_router
+from basis.core.http import files_router, include_flat, install_error_handlers, ops_router
 from basis.core.infra import build_infra
 from basis.core.logging import configure_logging, get_logger
 from basis.core.middleware import EdgeMiddleware
@@ -111,19 +111,19 @@ def create_app(
     app.state.settings = settings
     app.state.specs = specs
     install_error_handlers(app)
-    app.include_router(ops_router())
+    # Routes are tried in order: the ones hit most often (health, terminal scans) come first.
+    include_flat(app, ops_router())
     for spec in all_specs:
         for router in spec.hot_routers:
-            app.include_router(router)
+            include_flat(app, router)
     authenticated = [Depends(require_user)]
     for spec in all_specs:
         for router in spec.public_routers:
-            app.include_router(router)
+            include_flat(app, router)
         for router in spec.routers:
-            app.include_router(router, dependencies=authenticated)
-    # Last: nothing else lives under /files/, and routes are tried in order: the ones every
-    # other request needs come first.
-    app.include_router(files_router())
+            include_flat(app, router, authenticated)
+    # Last: nothing else lives under /files/.
+    include_flat(app, files_router())
     mount_admin(app, settings, [view for spec in all_specs for view in spec.admin_views])
 
     # Added last = outermost: the edge (request id, headers, limits, metrics), then CORS.

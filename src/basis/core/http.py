@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import email.message
 import functools
+import inspect
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request, params
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import text
@@ -167,6 +170,36 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BasisError, _basis_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+_ROUTE_OPTIONS = [
+    name
+    for name in inspect.signature(APIRouter.add_api_route).parameters
+    if name not in ("self", "path", "endpoint")
+]
+
+
+def include_flat(app: FastAPI, router: APIRouter, dependencies: Sequence[params.Depends] = ()) -> None:
+    """``app.include_router(router, dependencies=...)`` with the router's routes added to the
+    app's own route list, as if each had been declared on the app. FastAPI (0.16x) matches an
+    included router lazily, a branch per inclusion with scope bookkeeping per candidate route,
+    which costs a request about as much as Basis's whole edge middleware. Each route keeps
+    everything it was declared with (its router's prefix, tags and dependencies are already
+    part of it; ``dependencies`` run first, as with ``include_router``), so routing and the
+    OpenAPI document do not change. A router holding anything else (an included sub-router,
+    a mount) is included the ordinary way."""
+    if not all(isinstance(route, APIRoute | APIWebSocketRoute) for route in router.routes):
+        app.include_router(router, dependencies=list(dependencies))
+        return
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            options = {name: getattr(route, name) for name in _ROUTE_OPTIONS if hasattr(route, name)}
+            options["dependencies"] = [*dependencies, *route.dependencies]
+            app.router.add_api_route(route.path, route.endpoint, **options)
+        else:
+            app.router.add_api_websocket_route(
+                route.path, route.endpoint, route.name, dependencies=[*dependencies, *route.dependencies]
+            )
 
 
 def ops_router() -> APIRouter:

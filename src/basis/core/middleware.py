@@ -113,6 +113,15 @@ class EdgeMiddleware:
         self.https = https
         self.admin_prefix = admin_prefix
         self.own_body_limit = own_body_limit
+        self._exempt: dict[str, tuple[str, ...]] = {}
+        for method, prefix in own_body_limit:
+            self._exempt[method] = (*self._exempt.get(method, ()), prefix)
+        # The security headers of each kind of response, built once: (page?, https?) -> headers.
+        self._headers = {
+            (page, tls): (*_SECURITY, _PAGE_CSP if page else _API_CSP, *((_HSTS,) if tls else ()))
+            for page in (False, True)
+            for tls in (False, True)
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -131,7 +140,7 @@ class EdgeMiddleware:
             elif name == b"transfer-encoding":
                 chunked = True
         request_id = incoming.decode("latin-1") if incoming is not None else ""
-        if not _REQUEST_ID_OK.match(request_id):
+        if not request_id or not _REQUEST_ID_OK.match(request_id):
             # An id, not a secret: no system call per request (random reseeds after a fork).
             request_id = f"{random.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
@@ -158,24 +167,24 @@ class EdgeMiddleware:
         response_started = False
         path: str = scope["path"]
         page = path.startswith((self.admin_prefix, "/docs", "/redoc"))
-        extra = [*_SECURITY, _PAGE_CSP if page else _API_CSP]
-        if self.https or scope.get("scheme") == "https":
-            extra.append(_HSTS)
-        extra.append((b"x-request-id", request_id.encode()))
+        extra = (
+            *self._headers[page, self.https or scope.get("scheme") == "https"],
+            (b"x-request-id", request_id.encode()),
+        )
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [
-                    *(h for h in message.get("headers", ()) if h[0].lower() != b"server"),
-                    *extra,
-                ]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"server"]
+                headers += extra
+                message["headers"] = headers
             await send(message)
 
         try:
-            exempt = any(scope["method"] == m and path.startswith(p) for m, p in self.own_body_limit)
+            prefixes = self._exempt.get(scope["method"])
+            exempt = prefixes is not None and path.startswith(prefixes)
             refusal = self._refusal(scope, path, None if exempt else length)
             if refusal is not None:
                 for message in _json_response(*refusal):
