@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,7 @@ from basis.core.jobs import QUEUE_NAME, JobContext, JobQueue, UnknownJob, job, r
 from basis.core.mail import OutboxMailer
 from basis.core.models import JobRun
 from basis.core.time import utcnow
+from basis.identity.authcache import VERSION_KEY
 from basis.settings import Settings
 from tests.example_app.models import ExampleNote
 from tests.support import backends
@@ -254,12 +256,19 @@ async def test_basis_worker_runs_queued_jobs_and_stops_on_sigterm(
     session: AsyncSession,
     redis_url: str,
     tmp_path: Path,
+    make_user: Any,
 ) -> None:
     if backend != backends.chosen_backends()[0]:
         pytest.skip("the worker command is the same on every database: run on one")
     server = make_queue(redis_url, queue_name=QUEUE_NAME, modules=["tests.example_app.jobs"])
     await server.start()
     await server.enqueue("example.add_note", key="note:1", text="from the worker", notify="ala@example.com")
+    # An account changed by a job reaches the servers' auth caches (the shared version moves).
+    suspended = await make_user()
+    redis = Redis.from_url(redis_url)
+    version_before = await redis.get(VERSION_KEY)
+    await redis.aclose()
+    await server.enqueue("example.suspend_user", key="suspend:1", user_id=suspended.id)
     env = settings_env({**settings_values, "redis_url": redis_url, "apps": ["example"]})
     env = with_path(env, write_distribution(tmp_path / "plugins"))  # the example app, installed
     worker = await asyncio.create_subprocess_exec(
@@ -268,13 +277,20 @@ async def test_basis_worker_runs_queued_jobs_and_stops_on_sigterm(
     )
     try:
         async with asyncio.timeout(60):
-            while (await runs(session)).get("note:1", ("",))[0] != "done":
+            while True:
+                states = await runs(session)
+                if all(states.get(key, ("",))[0] == "done" for key in ("note:1", "suspend:1")):
+                    break
                 await asyncio.sleep(0.1)
+        redis = Redis.from_url(redis_url)
+        version_after = await redis.get(VERSION_KEY)
+        await redis.aclose()
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(worker.communicate(), 30)
         print(output.decode())
     assert worker.returncode == 0
+    assert version_after is not None and version_after != version_before
     notes = (await session.execute(select(ExampleNote.text))).scalars().all()
     assert notes == ["from the worker"]
     mails = OutboxMailer(Path(settings_values["data_dir"]) / "outbox" / "mail.jsonl").read()

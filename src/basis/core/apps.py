@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -55,6 +56,9 @@ class AppSpec:
     on_shutdown: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
     jobs_module: str | None = None
     """Imported by ``basis worker`` and by the server so the app's job functions are registered."""
+    in_worker: Callable[[Any, Any, Any], AbstractAsyncContextManager[None]] | None = None
+    """Entered by ``basis worker`` around its whole run with ``(settings, db, infra)``: what the
+    app's jobs need set up in a process that serves no requests."""
     settings: type[AppSettings] | None = None
     """The app's own settings class, env prefix ``BASIS_<NAME>_``; app code reads it with
     ``settings.app(ThatClass)``."""

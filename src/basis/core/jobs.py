@@ -19,7 +19,7 @@ import inspect
 import json
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -451,9 +451,13 @@ async def run_worker(settings: Settings, specs: Sequence[AppSpec] | None = None)
             loop.add_signal_handler(signum, stop.set)
     try:
         await infra.start()
-        log.info("worker started", jobs=sorted(_registry), concurrency=infra.jobs.concurrency)
-        await stop.wait()
-        log.info("worker stopping")
+        async with AsyncExitStack() as contexts:
+            for spec in specs:
+                if spec.in_worker is not None:
+                    await contexts.enter_async_context(spec.in_worker(settings, db, infra))
+            log.info("worker started", jobs=sorted(_registry), concurrency=infra.jobs.concurrency)
+            await stop.wait()
+            log.info("worker stopping")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with suppress(NotImplementedError, RuntimeError):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from basis.core.apps import AppSpec
+from basis.core.db import Database
+from basis.core.infra import Infra
 from basis.identity import authcache, passwords
 from basis.identity.admin import IDENTITY_VIEWS, bind_admin
 from basis.identity.router import auth_router, public_router, users_router
 from basis.identity.users import bootstrap_admin
+from basis.settings import Settings
 
 
 async def _bootstrap_first_admin(app: FastAPI) -> None:
@@ -32,6 +38,18 @@ async def _start_auth_cache(app: FastAPI) -> None:
     authcache.register(app.state.db.engine.sync_engine, app.state.auth_notifier)
 
 
+@asynccontextmanager
+async def _auth_notices_in_worker(settings: Settings, db: Database, infra: Infra) -> AsyncIterator[None]:
+    # A job that deactivates an account or ends a session reaches every server's cache and
+    # open sockets, as a change made through a server or the command line does.
+    notifier = authcache.Notifier(version=_version(settings, infra.redis), cache=None, hub=infra.hub)
+    authcache.register(db.engine.sync_engine, notifier)
+    try:
+        yield
+    finally:
+        authcache.unregister(db.engine.sync_engine, notifier)
+
+
 async def _stop_auth_cache(app: FastAPI) -> None:
     notifier = getattr(app.state, "auth_notifier", None)
     if notifier is not None:
@@ -49,4 +67,5 @@ spec = AppSpec(
     on_startup=[bind_admin, _start_auth_cache, _bootstrap_first_admin],
     on_shutdown=[_stop_auth_cache],
     jobs_module="basis.identity.jobs",
+    in_worker=_auth_notices_in_worker,
 )
