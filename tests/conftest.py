@@ -92,6 +92,8 @@ def settings_values(test_database: tb.TestDatabase, tmp_path: Path) -> dict[str,
         "registration": "open",
         "password_hash_profile": "fast",
         "public_url": "http://testserver",
+        # The in-process client says Host: testserver whatever public URL a test chooses.
+        "allowed_hosts": ["testserver"],
         "db_pool_size": 10,
         "log_level": "WARNING",
     }

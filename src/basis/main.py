@@ -143,6 +143,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         https=settings.is_https,
         own_body_limit=(("PUT", FILES_PATH),),
+        hosts=settings.served_hosts,
     )
     return app
 

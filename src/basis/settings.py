@@ -32,6 +32,15 @@ WEAK_SECRETS = frozenset(
     {"secret", "changeme", "change-me", "changethis", "your-secret-key", "supersecret", "jwt-secret"}
 )
 MIN_SECRET_BYTES = 32
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(host: str) -> str:
+    """``Example.com:8000`` -> ``example.com``, ``[::1]:8000`` -> ``::1``: a Host header's name."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.split(":", 1)[0]
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -100,6 +109,9 @@ class Settings(BaseSettings):
     """Enabled apps, comma separated. Unset: every app. Empty: the core alone."""
     public_url: str = "http://localhost:8000"
     """Where users reach this server; links in mails are built from it, never from the Host header."""
+    allowed_hosts: CommaList = Field(default_factory=list)
+    """Further host names this server answers to (besides the public URL's host and, in dev,
+    localhost/127.0.0.1/[::1]); any other Host header is refused with 400."""
     cors_origins: CommaList = Field(
         default_factory=list, validation_alias=_alias("BASIS_CORS_ORIGINS", "CORS_ORIGINS")
     )
@@ -181,7 +193,9 @@ class Settings(BaseSettings):
     storage_s3_path_style: bool = True
     """``<endpoint>/<bucket>/<key>`` URLs, as MinIO needs; false: ``<bucket>.<host>`` (AWS)."""
 
-    _split_lists = field_validator("apps", "cors_origins", "trusted_proxies", "jwt_secrets", mode="before")(
+    _split_lists = field_validator(
+        "apps", "allowed_hosts", "cors_origins", "trusted_proxies", "jwt_secrets", mode="before"
+    )(
         classmethod(lambda cls, v: _split(v))
     )
 
@@ -268,6 +282,14 @@ class Settings(BaseSettings):
         if self.storage_backend == "auto":
             return "s3" if self.storage_s3_endpoint else "local"
         return self.storage_backend
+
+    @cached_property
+    def served_hosts(self) -> frozenset[str]:
+        """The host names (lower case, no port, IPv6 without brackets) this server answers to."""
+        hosts = {host_name(self.public_url.split("://", 1)[-1].split("/", 1)[0])}
+        if self.env == "dev":
+            hosts |= LOCAL_HOSTS
+        return frozenset(hosts | {host_name(h) for h in self.allowed_hosts})
 
     @property
     def is_https(self) -> bool:

@@ -78,3 +78,34 @@ async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
             token = users.json()["access_token"]
             found = await http.get(f"/users/{worker.id}", headers={"Authorization": f"Bearer {token}"})
             assert found.json()["is_active"] is False
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_admin_logs_in_at_127_0_0_1_and_at_localhost(
+    backend: str,
+    chromium: str,
+    make_user: MakeUser,
+    live_servers: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 12.1: the public URL names localhost, uvicorn prints 127.0.0.1; both must work.
+    from playwright.async_api import async_playwright
+
+    await make_user(role="admin", email="anywhere@example.com")
+    numeric = browser_support.fixed_public_url(monkeypatch)
+    named = numeric.replace("127.0.0.1", "localhost")
+    with live_servers(1, public_url=named) as (url,):
+        assert url == numeric
+        async with async_playwright() as pw:
+            browser = await browser_support.launch(pw, chromium)
+            try:
+                for base in (numeric, named):
+                    context = await browser.new_context()
+                    page = await context.new_page()
+                    await browser_support.admin_login(page, base, "anywhere@example.com")
+                    await page.click("text=Users")
+                    await page.wait_for_url(f"{base}/admin/user/list*")
+                    assert "anywhere@example.com" in await page.content()
+                    await context.close()
+            finally:
+                await browser.close()

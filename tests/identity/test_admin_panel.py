@@ -190,3 +190,58 @@ async def test_secure_panel_cookie_under_https(make_client, make_user: MakeUser)
         response = await panel_login(client, "tls-admin@example.com", Origin="https://testserver")
         cookie = response.headers["set-cookie"].lower()
         assert cookie.startswith("__secure-basis_admin=") and "secure" in cookie
+
+
+async def test_panel_login_at_every_served_address(make_client, make_user: MakeUser) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12.1: the address uvicorn prints (127.0.0.1) works as well as the public URL; a
+    # same-origin post is accepted on each host the server serves, a cross-origin one is not.
+    await make_user(role="admin", email="where@example.com")
+    async with make_client(public_url="http://localhost:8000", allowed_hosts=["panel.example.org"]) as client:
+        for base in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000",
+                     "http://panel.example.org"):
+            client.cookies.clear()
+            form = await client.get(f"{base}/admin/login")
+            assert form.status_code == 200 and f'action="{base}/admin/login"' in form.text, base
+            response = await client.post(
+                f"{base}/admin/login",
+                data={"username": "where@example.com", "password": PASSWORD},
+                headers={"Origin": base},
+            )
+            assert response.status_code == 302, (base, response.status_code, response.text[:200])
+            assert response.headers["location"] == f"{base}/admin/", base
+            assert (await client.get(f"{base}/admin/user/list")).status_code == 200, base
+        # The browser is on one served host, the form came from another: cross-origin, refused.
+        client.cookies.clear()
+        for origin in ("http://localhost:8000", "http://127.0.0.1:8001", "https://127.0.0.1:8000",
+                       "http://evil.example.net", "null"):
+            refused = await client.post(
+                "http://127.0.0.1:8000/admin/login",
+                data={"username": "where@example.com", "password": PASSWORD},
+                headers={"Origin": origin},
+            )
+            if origin == "http://localhost:8000":  # the public URL's origin is always allowed
+                assert refused.status_code == 302
+                client.cookies.clear()
+                continue
+            assert refused.status_code == 403 and refused.json()["code"] == "origin_not_allowed", origin
+
+
+async def test_a_host_the_server_does_not_serve_is_400(make_client, make_user: MakeUser) -> None:  # type: ignore[no-untyped-def]
+    await make_user(role="admin", email="hosts@example.com")
+    async with make_client(public_url="https://basis.example.com") as client:
+        for path in ("/admin/login", "/admin/", "/auth/me", "/docs"):
+            response = await client.get(f"http://evil.example.net{path}")
+            assert response.status_code == 400, path
+            assert response.json() == {
+                "detail": "This server does not answer to that Host", "code": "invalid_host"
+            }
+            assert "evil.example.net" not in response.headers.get("location", "")
+        posted = await client.post(
+            "http://evil.example.net/admin/login",
+            data={"username": "hosts@example.com", "password": PASSWORD},
+            headers={"Origin": "http://evil.example.net"},
+        )
+        assert posted.status_code == 400 and "set-cookie" not in posted.headers
+        # Probes and scrapers reach the ops endpoints by any address.
+        assert (await client.get("http://10.1.2.3:8000/health")).status_code == 200
+        assert (await client.get("https://basis.example.com/admin/login")).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import random
 import re
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basis.core.logging import get_logger, request_id_var
+from basis.settings import host_name
 
 log = get_logger("basis.http")
 
@@ -88,6 +90,15 @@ _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 _NOT_ALLOWED = b'{"detail":"Method Not Allowed","code":"method_not_allowed"}'
 _NUL_IN_URL = b'{"detail":"Text must not contain NUL characters","code":"validation_error"}'
 _TOO_LARGE = b'{"detail":"Request body too large","code":"body_too_large"}'
+_BAD_HOST = b'{"detail":"This server does not answer to that Host","code":"invalid_host"}'
+# Probes and scrapers reach these by whatever address they have (a container's 127.0.0.1, a
+# pod's IP); they build no link from the Host, so they answer to any.
+_ANY_HOST_PATHS = ("/health", "/metrics")
+
+
+@functools.lru_cache(maxsize=256)
+def _host_allowed(raw: bytes, hosts: frozenset[str]) -> bool:
+    return host_name(raw.decode("latin-1")) in hosts
 
 
 class EdgeMiddleware:
@@ -95,7 +106,9 @@ class EdgeMiddleware:
     request id (``X-Request-ID`` in and out, and in every log line), one access-log line,
     metrics, a JSON 500 that carries no stack trace, security headers (nosniff, referrer policy,
     frame-ancestors, HSTS over HTTPS; TRACE refused), 413 for bodies over the limit whether
-    announced or streamed, and 422 for NUL characters in the URL or in JSON and form bodies."""
+    announced or streamed, 422 for NUL characters in the URL or in JSON and form bodies, and
+    400 for a Host header outside ``hosts`` (so that no redirect or form action is ever built
+    from an attacker's Host)."""
 
     def __init__(
         self,
@@ -105,10 +118,13 @@ class EdgeMiddleware:
         https: bool,
         admin_prefix: str = "/admin",
         own_body_limit: tuple[tuple[str, str], ...] = (),
+        hosts: frozenset[str] | None = None,
     ) -> None:
         """``own_body_limit``: (method, path prefix) pairs whose route limits its body itself
-        (signed uploads), exempt from ``max_bytes`` and the NUL search."""
+        (signed uploads), exempt from ``max_bytes`` and the NUL search. ``hosts``: the host names
+        served (None: any)."""
         self.app = app
+        self.hosts = hosts
         self.max_bytes = max_bytes
         self.https = https
         self.admin_prefix = admin_prefix
@@ -129,9 +145,12 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = length = content_type = None
+        host = b""
         chunked = False
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == b"host":
+                host = value
+            elif name == b"x-request-id":
                 incoming = value
             elif name == b"content-length":
                 length = value
@@ -144,11 +163,19 @@ class EdgeMiddleware:
             # An id, not a secret: no system call per request (random reseeds after a fork).
             request_id = f"{random.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
+        bad_host = (
+            self.hosts is not None
+            and not _host_allowed(host, self.hosts)
+            and not scope["path"].startswith(_ANY_HOST_PATHS)
+        )
         try:
             if kind == "websocket":
+                if bad_host:
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
                 await self.app(scope, receive, send)
             else:
-                await self._http(scope, receive, send, request_id, length, content_type, chunked)
+                await self._http(scope, receive, send, request_id, length, content_type, chunked, bad_host)
         finally:
             request_id_var.reset(token)
 
@@ -161,6 +188,7 @@ class EdgeMiddleware:
         length: bytes | None,
         content_type: bytes | None,
         chunked: bool,
+        bad_host: bool = False,
     ) -> None:
         started = time.perf_counter()
         status = 500
@@ -185,7 +213,9 @@ class EdgeMiddleware:
         try:
             prefixes = self._exempt.get(scope["method"])
             exempt = prefixes is not None and path.startswith(prefixes)
-            refusal = self._refusal(scope, path, None if exempt else length)
+            refusal = (
+                (400, _BAD_HOST, []) if bad_host else self._refusal(scope, path, None if exempt else length)
+            )
             if refusal is not None:
                 for message in _json_response(*refusal):
                     await send_wrapper(message)

@@ -23,6 +23,12 @@ def _is_trusted(host: str, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+def peer_is_trusted(conn: HTTPConnection, trusted_proxies: tuple[str, ...]) -> bool:
+    """Whether the socket peer is one of ``BASIS_TRUSTED_PROXIES`` (its forwarded headers count)."""
+    networks = parse_networks(trusted_proxies)
+    return bool(networks) and conn.client is not None and _is_trusted(conn.client.host, networks)
+
+
 def client_ip(conn: HTTPConnection, trusted_proxies: tuple[str, ...]) -> str:
     peer = conn.client.host if conn.client else "unknown"
     networks = parse_networks(trusted_proxies)

@@ -11,10 +11,11 @@ from starlette.requests import HTTPConnection
 from basis.core.db import get_or_404
 from basis.core.deps import ClientIP, SessionDep
 from basis.core.errors import Forbidden, NotFound
+from basis.core.net import peer_is_trusted
 from basis.core.types import Id
 from basis.identity.events import Meta
 from basis.identity.models import User
-from basis.settings import Settings
+from basis.settings import Settings, host_name
 
 COOKIE_PATH = "/auth"
 
@@ -31,12 +32,31 @@ def allowed_origins(settings: Settings) -> frozenset[str]:
     return frozenset({origin_of(settings.public_url), *(origin_of(o) for o in settings.cors_origins)})
 
 
+def own_origin(conn: HTTPConnection, settings: Settings) -> str | None:
+    """The origin the browser is on when it reached this server by one of the host names it
+    serves (``http://127.0.0.1:8000`` as well as the public URL), else None. The scheme is the
+    connection's, or a trusted proxy's ``X-Forwarded-Proto``."""
+    host = conn.headers.get("host", "")
+    if not host or host_name(host) not in settings.served_hosts:
+        return None
+    scheme = conn.url.scheme
+    forwarded = conn.headers.get("x-forwarded-proto")
+    if forwarded and peer_is_trusted(conn, tuple(settings.trusted_proxies)):
+        scheme = forwarded.split(",")[0].strip().lower()
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return origin_of(f"{scheme}://{host}")
+
+
 def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
-    """CSRF defence for cookie-based calls: no Origin (curl, native apps) or an allowed one."""
+    """CSRF defence for cookie-based calls: no Origin (curl, native apps), an allowed one (the
+    public URL's, ``BASIS_CORS_ORIGINS``), or the very origin of a host this server serves."""
     origin = conn.headers.get("origin")
     if origin is None:
         return True
-    return origin_of(origin) in allowed_origins(settings) if origin != "null" else False
+    if origin == "null":
+        return False
+    given = origin_of(origin)
+    return given in allowed_origins(settings) or given == own_origin(conn, settings)
 
 
 def check_origin(conn: HTTPConnection, settings: Settings) -> None:
