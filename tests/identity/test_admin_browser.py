@@ -61,9 +61,11 @@ async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
                 assert "$argon2" not in listing
                 await page.screenshot(path=str(tmp_path / "users.png"))
                 await page.goto(f"{base}/admin/user/details/{worker.id}")
-                await page.click("a[data-bs-target='#modal-confirmation-deactivate']")
-                await page.click("#modal-confirmation-deactivate a.btn-blue")
-                await page.wait_for_url(f"{base}/admin/user/list*")
+                await page.click("text=Deactivate")
+                await page.wait_for_url(f"{base}/admin/user/action/deactivate?pks={worker.id}")
+                assert "end all their sessions" in await page.content()
+                await page.click("#confirm-action")
+                await page.wait_for_url(f"{base}/admin/user/list")
                 await context.close()
             finally:
                 await browser.close()

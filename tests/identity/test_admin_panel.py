@@ -73,11 +73,16 @@ async def test_panel_forms_check_origin(client: httpx.AsyncClient, make_user: Ma
         headers=evil,
     )
     assert response.status_code == 403
-    response = await client.get(
+    for action in ("deactivate", "revoke-sessions"):
+        response = await client.post(f"/admin/user/action/{action}?pks={victim.id}", headers=evil)
+        assert response.status_code == 403 and response.json()["code"] == "origin_not_allowed"
+    # A link (GET), even a cross-site one, only shows the confirmation.
+    link = await client.get(
         f"/admin/user/action/deactivate?pks={victim.id}", headers={"Sec-Fetch-Site": "cross-site"}
     )
-    assert response.status_code == 403
-    assert (await login(client, "victim@example.com")).json()["role"] == "user"
+    assert link.status_code == 200 and 'method="post"' in link.text
+    victim_login = await login(client, "victim@example.com")
+    assert victim_login.status_code == 200 and victim_login.json()["role"] == "user"
 
 
 async def test_hashes_never_shown_and_passwords_set_through_the_hasher(
@@ -143,12 +148,19 @@ async def test_actions_deactivate_and_revoke_sessions(
     other_tokens = (await login(client, "other@example.com", client="native")).json()
     client.cookies.clear()
     await panel_login(client, "actions@example.com", **ORIGIN)
-    revoked = await client.get(f"/admin/user/action/revoke-sessions?pks={other.id}")
-    assert revoked.status_code == 302
+    # Issue 12.2: the action's link (GET) asks, it changes nothing; the change is a POST.
+    for action, pk in (("revoke-sessions", other.id), ("deactivate", worker.id)):
+        asked = await client.get(f"/admin/user/action/{action}?pks={pk}")
+        assert asked.status_code == 200 and 'method="post"' in asked.text, action
+        assert f'action="http://testserver/admin/user/action/{action}?pks={pk}"' in asked.text
+    assert (await client.get("/auth/me", headers=bearer(other_tokens["access_token"]))).status_code == 200
+    assert (await client.get("/auth/me", headers=bearer(worker_tokens["access_token"]))).status_code == 200
+    revoked = await client.post(f"/admin/user/action/revoke-sessions?pks={other.id}", headers=ORIGIN)
+    assert revoked.status_code == 303 and revoked.headers["location"].endswith("/admin/user/list")
     assert (await client.get("/auth/me", headers=bearer(other_tokens["access_token"]))).status_code == 401
     assert (await login(client, "other@example.com")).status_code == 200  # still active
-    deactivated = await client.get(f"/admin/user/action/deactivate?pks={worker.id}")
-    assert deactivated.status_code == 302
+    deactivated = await client.post(f"/admin/user/action/deactivate?pks={worker.id}", headers=ORIGIN)
+    assert deactivated.status_code == 303
     assert (await client.get("/auth/me", headers=bearer(worker_tokens["access_token"]))).status_code == 401
     assert (await login(client, "worker@example.com")).status_code == 401
     kinds = {e["event_type"] for e in await events(client, admin_headers)}

@@ -9,12 +9,13 @@ it puts its authentication backend, which knows the signed-in admin, on the pane
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqladmin import ModelView
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from basis.core.errors import BasisError
 
@@ -55,6 +56,41 @@ async def signed_in(request: Request) -> tuple[Any, Any]:
     return await backend.current_admin(request), backend.settings
 
 
+_CONFIRM_PAGE = """{% extends "sqladmin/layout.html" %}
+{% block content %}
+<div class="col-12"><div class="card">
+  <div class="card-header"><h3 class="card-title">{{ label }}</h3></div>
+  <div class="card-body">
+    <p>{{ message }}</p>
+    <p class="text-secondary">Selected: {{ pks | join(", ") if pks else "nothing" }}</p>
+    <form method="post" action="{{ action_url }}" class="d-flex gap-2">
+      <a href="{{ back_url }}" class="btn">Cancel</a>
+      <button type="submit" class="btn btn-primary" id="confirm-action">{{ label }}</button>
+    </form>
+  </div>
+</div></div>
+{% endblock %}
+"""
+
+
+def confirmed_action(message: str) -> Callable[[Any], Any]:
+    """An admin action that changes state: its link (GET) only shows a page that asks
+    ``message`` and posts back; the work runs on that POST, which the panel checks for a
+    same-site Origin like every form. Put it under ``@action(...)`` (no
+    ``confirmation_message`` there: this page is the confirmation)."""
+
+    def wrap(func: Callable[[Any, Request], Awaitable[Response]]) -> Any:
+        @functools.wraps(func)
+        async def run(view: Any, request: Request) -> Response:
+            if request.method == "POST":
+                return await func(view, request)
+            return await view.confirm_page(request, message)
+
+        return run
+
+    return wrap
+
+
 class ServiceView(ModelView):
     """A model view whose inserts, updates and actions call a service."""
 
@@ -91,12 +127,26 @@ class ServiceView(ModelView):
             row = await self.get_or_fail(session, self.model, pk, self.name)
             return await self.run(change(session, row, actor))
 
+    async def confirm_page(self, request: Request, message: str) -> Response:
+        slug = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        template = self.templates.env.from_string(_CONFIRM_PAGE)
+        content = await template.render_async(
+            request=request,
+            label=self._custom_actions_in_list.get(slug) or self._custom_actions_in_detail.get(slug, slug),
+            message=message,
+            pks=selected_pks(request),
+            action_url=str(request.url),
+            back_url=str(request.url_for("admin:list", identity=self.identity)),
+            view=self,
+        )
+        return HTMLResponse(content, headers={"Cache-Control": "no-store"})
+
     def back_to_list(self, request: Request, errors: list[str]) -> Response:
         """Back to this view's list, the errors of an action (if any) shown above it."""
         url = request.url_for("admin:list", identity=self.identity)
         if errors:
             url = url.include_query_params(error="; ".join(errors))
-        return RedirectResponse(url, status_code=302)
+        return RedirectResponse(url, status_code=303)  # after a POST: the list, by GET
 
     async def for_each_selected(
         self,

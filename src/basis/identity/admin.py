@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from wtforms import Form, PasswordField, SelectField
 from wtforms.validators import Optional as OptionalValidator
 
-from basis.core.admin import AUTH_STATE, ReadOnlyView, ServiceView, auth_backend, clean
+from basis.core.admin import AUTH_STATE, ReadOnlyView, ServiceView, auth_backend, clean, confirmed_action
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.net import client_ip
 from basis.identity import events, login, sessions, users
@@ -36,7 +36,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class AdminOriginCheck:
-    """403 for a state-changing request from a foreign Origin, and for cross-site action links."""
+    """403 for a state-changing request from a foreign Origin."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -45,12 +45,7 @@ class AdminOriginCheck:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
-            unsafe = request.method in UNSAFE_METHODS
-            # SQLAdmin's custom actions are GET links; a browser marks cross-site navigations.
-            cross_site_action = (
-                "/action/" in request.url.path and request.headers.get("sec-fetch-site") == "cross-site"
-            )
-            if (unsafe and not origin_allowed(request, self.settings)) or cross_site_action:
+            if request.method in UNSAFE_METHODS and not origin_allowed(request, self.settings):
                 response = Response(
                     '{"detail":"Origin not allowed","code":"origin_not_allowed"}',
                     status_code=403,
@@ -245,19 +240,13 @@ class UserAdmin(ServiceView, model=User):
 
         return await self.for_each_selected(request, one)
 
-    @action(
-        name="deactivate",
-        label="Deactivate",
-        confirmation_message="Deactivate the selected users and end all their sessions?",
-    )
+    @action(name="deactivate", label="Deactivate")
+    @confirmed_action("Deactivate the selected users and end all their sessions?")
     async def deactivate(self, request: Request) -> Response:
         return await self._each_user(request, "deactivate")
 
-    @action(
-        name="revoke_sessions",
-        label="Revoke all sessions",
-        confirmation_message="Sign the selected users out everywhere?",
-    )
+    @action(name="revoke_sessions", label="Revoke all sessions")
+    @confirmed_action("Sign the selected users out everywhere?")
     async def revoke_sessions(self, request: Request) -> Response:
         return await self._each_user(request, "revoke")
 
@@ -304,12 +293,26 @@ class SessionAdmin(ReadOnlyView, model=RefreshToken):
 IDENTITY_VIEWS: list[type] = [UserAdmin, AuthEventAdmin, SessionAdmin]
 
 
+class BasisAdmin(Admin):
+    """SQLAdmin with its custom actions answering POST as well as GET: the link shows a
+    confirmation page, the change runs on the POST it sends (``confirmed_action``)."""
+
+    def _handle_action_decorated_func(self, func: Any, view: Any, view_instance: Any) -> None:
+        # sqladmin 0.32 registers actions for GET only (sqladmin/application.py).
+        super()._handle_action_decorated_func(func, view, view_instance)
+        if hasattr(func, "_action"):
+            name = f"action-{view_instance.identity}-{func._slug}"
+            for route in self.admin.router.routes:
+                if getattr(route, "name", None) == name:
+                    route.methods = {"GET", "HEAD", "POST"}  # type: ignore[attr-defined]
+
+
 def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
     # The engine exists only once the lifespan has started; the identity startup hook binds it.
     session_maker = async_sessionmaker(class_=AsyncSession, expire_on_commit=False)
     app.state.admin_sessionmaker = session_maker
     auth = AdminAuth(app, settings)
-    admin = Admin(
+    admin = BasisAdmin(
         app,
         session_maker=session_maker,
         base_url=BASE_URL,

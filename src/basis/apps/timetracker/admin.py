@@ -23,7 +23,15 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
-from basis.core.admin import ReadOnlyView, ServiceView, auth_backend, clean, selected_pks, signed_in
+from basis.core.admin import (
+    ReadOnlyView,
+    ServiceView,
+    auth_backend,
+    clean,
+    confirmed_action,
+    selected_pks,
+    signed_in,
+)
 from basis.core.time import utcnow
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -76,11 +84,13 @@ class EmployeeAdmin(ServiceView, model=Employee):
             ),
         )
 
-    @action(name="approve_key", label="Approve phone key", confirmation_message="Approve the pending keys?")
+    @action(name="approve_key", label="Approve phone key")
+    @confirmed_action("Approve the pending keys?")
     async def approve_key(self, request: Request) -> Response:
         return await self._each(request, service.approve_key)
 
-    @action(name="revoke_key", label="Revoke phone key", confirmation_message="Revoke the keys?")
+    @action(name="revoke_key", label="Revoke phone key")
+    @confirmed_action("Revoke the keys?")
     async def revoke_key(self, request: Request) -> Response:
         return await self._each(request, service.revoke_key)
 
@@ -135,11 +145,8 @@ class TerminalAdmin(ServiceView, model=Terminal):
             ),
         )
 
-    @action(
-        name="rotate_key",
-        label="Rotate key (shown once)",
-        confirmation_message="The old key stops working at once. Continue?",
-    )
+    @action(name="rotate_key", label="Rotate key (shown once)")
+    @confirmed_action("The old key stops working at once. Continue?")
     async def rotate_key(self, request: Request) -> Response:
         actor, _ = await signed_in(request)
         rows = []
