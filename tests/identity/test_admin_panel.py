@@ -257,3 +257,20 @@ async def test_a_host_the_server_does_not_serve_is_400(make_client, make_user: M
         # Probes and scrapers reach the ops endpoints by any address.
         assert (await client.get("http://10.1.2.3:8000/health")).status_code == 200
         assert (await client.get("https://basis.example.com/admin/login")).status_code == 200
+
+
+async def test_a_refused_action_comes_back_to_the_list_with_the_reason(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    # Issue 12.3: deactivating the last admin was a plain-text 500 (MissingGreenlet).
+    only = await make_user(role="admin", email="only-admin@example.com")
+    worker = await make_user(email="still-here@example.com")
+    await panel_login(client, "only-admin@example.com", **ORIGIN)
+    response = await client.post(
+        f"/admin/user/action/deactivate?pks={only.id},{worker.id}", headers=ORIGIN, follow_redirects=True
+    )
+    assert response.status_code == 200 and str(response.url).startswith("http://testserver/admin/user/list")
+    assert "The last active admin cannot be demoted or deactivated" in response.text
+    assert "only-admin@example.com" in response.text
+    assert (await login(client, "only-admin@example.com")).status_code == 200
+    assert (await login(client, "still-here@example.com")).status_code == 401  # the other row was done

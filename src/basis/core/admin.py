@@ -162,11 +162,14 @@ class ServiceView(ModelView):
                 row = await session.get(self.model, pk)
                 if row is None:
                     continue
+                # Named now: after a rollback the row is expired, and reading it again would be
+                # IO outside the async context (MissingGreenlet, issue 12.3).
+                name = label(row)
                 try:
                     await operation(session, row)
                 except BasisError as error:
                     await session.rollback()
-                    errors.append(f"{label(row)}: {error.detail}")
+                    errors.append(f"{name}: {error.detail}")
         return self.back_to_list(request, errors)
 
 

@@ -238,7 +238,7 @@ class UserAdmin(ServiceView, model=User):
                 session=session, settings=settings, infra=infra, user=user, actor=actor, meta=meta
             )
 
-        return await self.for_each_selected(request, one)
+        return await self.for_each_selected(request, one, label=lambda user: user.email or user.username)
 
     @action(name="deactivate", label="Deactivate")
     @confirmed_action("Deactivate the selected users and end all their sessions?")
