@@ -274,3 +274,27 @@ async def test_a_refused_action_comes_back_to_the_list_with_the_reason(
     assert "only-admin@example.com" in response.text
     assert (await login(client, "only-admin@example.com")).status_code == 200
     assert (await login(client, "still-here@example.com")).status_code == 401  # the other row was done
+
+
+async def test_csv_exports_neutralise_formulas(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    # Issue 12.4: an unauthenticated login attempt plants a formula through its User-Agent.
+    import csv
+    import io
+
+    await make_user(role="admin", email="exporter@example.com")
+    planted = ['=HYPERLINK("http://evil.example.net","x")', "+1+1", "-2+3", "@SUM(A1)"]
+    for agent in planted:
+        await client.post(
+            "/auth/login", json={"login": "nobody@example.com", "password": "x" * 10},
+            headers={"User-Agent": agent},
+        )
+    await panel_login(client, "exporter@example.com", **ORIGIN)
+    export = await client.get("/admin/auth-event/export/csv")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert "attachment" in export.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(export.text)))
+    agents = [row[rows[0].index("user_agent")] for row in rows[1:]]
+    for agent in planted:
+        assert "'" + agent in agents, (agent, agents)
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
