@@ -298,3 +298,26 @@ async def test_csv_exports_neutralise_formulas(client: httpx.AsyncClient, make_u
         assert "'" + agent in agents, (agent, agents)
     cells = [cell for row in rows for cell in row]
     assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+
+
+async def test_panel_times_are_in_the_deployment_zone_with_the_offset(
+    client: httpx.AsyncClient, make_user: MakeUser, admin_headers: dict[str, str]
+) -> None:
+    # Issue 12.5: auth events showed UTC; every view shows the site's zone (Europe/Warsaw).
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    boss = await make_user(role="admin", email="clock@example.com")
+    await panel_login(client, "clock@example.com", **ORIGIN)
+    event = (await events(client, admin_headers, event_type="login_success"))[0]
+    created = dt.datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
+    local = created.astimezone(ZoneInfo("Europe/Warsaw"))
+    offset = local.strftime("%z")
+    shown = f"{local:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+    assert offset in ("+0100", "+0200")
+    listing = await client.get("/admin/auth-event/list")
+    assert shown in listing.text, shown
+    assert f"{created:%Y-%m-%d %H:%M:%S}" not in listing.text  # no bare UTC time beside it
+    details = await client.get(f"/admin/user/details/{boss.id}")
+    joined = boss.created_at.astimezone(ZoneInfo("Europe/Warsaw"))
+    assert f"{joined:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}" in details.text

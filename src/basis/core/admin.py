@@ -10,6 +10,7 @@ it puts its authentication backend, which knows the signed-in admin, on the pane
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -93,6 +94,18 @@ def confirmed_action(message: str) -> Callable[[Any], Any]:
         return run
 
     return wrap
+
+
+def local_time(zone: dt.tzinfo) -> Callable[[dt.datetime], str]:
+    """A panel formatter: an instant as the deployment's wall-clock time with its offset
+    (``2026-03-29 03:30:00 +02:00``), so every view reads alike whatever the database kept."""
+
+    def show(value: dt.datetime) -> str:
+        local = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(zone)
+        offset = local.strftime("%z")
+        return f"{local:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+
+    return show
 
 
 def csv_export(view: ModelView, rows: list[Any]) -> Response:

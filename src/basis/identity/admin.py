@@ -8,10 +8,13 @@ allowed Origin (CSRF), the login form included.
 
 from __future__ import annotations
 
+import datetime as dt
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
-from sqladmin import Admin, action
+from sqladmin import Admin, ModelView, action
 from sqladmin.authentication import AuthenticationBackend, login_required
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware import Middleware
@@ -29,6 +32,7 @@ from basis.core.admin import (
     clean,
     confirmed_action,
     csv_export,
+    local_time,
 )
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.net import client_ip
@@ -306,6 +310,19 @@ class BasisAdmin(Admin):
     confirmation page, the change runs on the POST it sends (``confirmed_action``); and with
     every view's CSV export made safe for spreadsheets, whichever app the view belongs to."""
 
+    def __init__(self, *args: Any, zone: tzinfo, **kwargs: Any) -> None:
+        self.zone = zone
+        super().__init__(*args, **kwargs)
+
+    def add_view(self, view: Any) -> None:
+        super().add_view(view)
+        instance = self.views[-1]
+        if isinstance(instance, ModelView):
+            # Per view instance (not the shared class): times in the zone of this deployment.
+            show = local_time(self.zone)
+            instance._column_type_formatters[dt.datetime] = show
+            instance._column_type_formatters_detail[dt.datetime] = show
+
     @login_required
     async def export(self, request: Request) -> Response:
         if request.path_params["export_type"] != "csv":
@@ -332,6 +349,7 @@ def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
     auth = AdminAuth(app, settings)
     admin = BasisAdmin(
         app,
+        zone=ZoneInfo(settings.timezone),
         session_maker=session_maker,
         base_url=BASE_URL,
         title="Basis admin",
