@@ -13,7 +13,7 @@ from basis import __version__
 from basis.core import migrations
 from basis.core.apps import AppRef, AppSpec, check_settings, enabled_specs
 from basis.core.db import Database
-from basis.core.http import files_router, include_flat, install_error_handlers, ops_router
+from basis.core.http import files_router, include_flat, install_docs, install_error_handlers, ops_router
 from basis.core.infra import build_infra
 from basis.core.logging import configure_logging, get_logger
 from basis.core.middleware import EdgeMiddleware
@@ -107,6 +107,8 @@ def create_app(
         version=__version__,
         description="One backend for TimeTracker, Warehouse and the other Basis apps.",
         lifespan=lifespan,
+        docs_url=None,  # served from the installed package below, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.specs = specs
@@ -124,6 +126,7 @@ def create_app(
             include_flat(app, router, authenticated)
     # Last: nothing else lives under /files/.
     include_flat(app, files_router())
+    install_docs(app)
     mount_admin(app, settings, [view for spec in all_specs for view in spec.admin_views])
 
     # Added last = outermost: the edge (request id, headers, limits, metrics), then CORS.

@@ -64,6 +64,27 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/redoc")).status_code == 200
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_work_on_a_closed_network(client: httpx.AsyncClient, page: str) -> None:
+    # Issue 12.6: the pages loaded Swagger UI and ReDoc from a CDN and were blank offline.
+    import re
+    from urllib.parse import urljoin, urlsplit
+
+    html = (await client.get(page)).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:(]\s*['"]([^'"]+)['"]""", html)
+    urls += re.findall(r"https?://[^\s'\"<>)]+", html)
+    hosts = {urlsplit(urljoin("http://testserver/", u)).hostname for u in urls}
+    assert hosts <= {"testserver"}, hosts
+    assets = [u for u in urls if u.endswith((".js", ".css"))]
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), urls
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 10_000, asset
+        kind = "javascript" if asset.endswith(".js") else "css"
+        assert kind in response.headers["content-type"], asset
+    assert "/openapi.json" in html
+
+
 async def test_unknown_route_is_404_in_the_one_error_shape(client: httpx.AsyncClient) -> None:
     response = await client.get("/no/such/thing")
     assert response.status_code == 404
