@@ -9,6 +9,7 @@ same sources); app code reaches it through the one object: ``settings.app(Timetr
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -121,7 +122,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
-    """When set, /metrics wants ``Authorization: Bearer <token>``."""
+    """When set, /metrics answers a caller with ``Authorization: Bearer <token>``."""
+    metrics_networks: CommaList = Field(default_factory=list)
+    """IPs or CIDRs (e.g. the Prometheus host) that may read /metrics without the token. In
+    prod, /metrics is closed (403) until this or ``BASIS_METRICS_TOKEN`` is set."""
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     timezone: str = "Europe/Warsaw"
@@ -194,7 +198,8 @@ class Settings(BaseSettings):
     """``<endpoint>/<bucket>/<key>`` URLs, as MinIO needs; false: ``<bucket>.<host>`` (AWS)."""
 
     _split_lists = field_validator(
-        "apps", "allowed_hosts", "cors_origins", "trusted_proxies", "jwt_secrets", mode="before"
+        "apps", "allowed_hosts", "cors_origins", "trusted_proxies", "jwt_secrets", "metrics_networks",
+        mode="before",
     )(
         classmethod(lambda cls, v: _split(v))
     )
@@ -206,6 +211,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("metrics_networks", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
         return value
 
     @model_validator(mode="after")

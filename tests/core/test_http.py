@@ -64,6 +64,38 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/redoc")).status_code == 200
 
 
+PROD_SECRETS = {
+    "env": "prod",
+    "jwt_secrets": ["J" + "q7#Lm2$vX9!pR4&w" * 3],
+    "admin_session_secret": "A" + "z8@Kp3%nW6^tY1*e" * 3,
+    "password_hash_profile": "production",
+}
+
+
+async def test_metrics_are_closed_in_prod_until_a_token_or_a_network_is_set(
+    make_client: ClientFactory,
+) -> None:
+    # Issue 12.19: /metrics was open to anyone in prod.
+    async with make_client(**PROD_SECRETS) as client:
+        closed = await client.get("/metrics")
+        assert closed.status_code == 403 and closed.json()["code"] == "metrics_closed"
+        assert "BASIS_METRICS_TOKEN" in closed.json()["detail"]
+    async with make_client(**PROD_SECRETS, metrics_token="m" * 40) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
+        assert ok.status_code == 200 and "basis_http_requests_total" in ok.text
+    # The in-process client calls from 127.0.0.1.
+    async with make_client(**PROD_SECRETS, metrics_networks=["10.0.0.0/8", "127.0.0.1"]) as client:
+        assert (await client.get("/metrics")).status_code == 200
+    async with make_client(**PROD_SECRETS, metrics_networks=["10.0.0.0/8"]) as client:
+        refused = await client.get("/metrics")
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    async with make_client(**PROD_SECRETS, metrics_networks=["10.0.0.0/8"], metrics_token="m" * 40) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        ok = await client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
+        assert ok.status_code == 200
+
+
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 async def test_docs_work_on_a_closed_network(client: httpx.AsyncClient, page: str) -> None:
     # Issue 12.6: the pages loaded Swagger UI and ReDoc from a CDN and were blank offline.

@@ -101,3 +101,9 @@ def test_a_bad_app_setting_names_its_environment_variable(monkeypatch: pytest.Mo
         settings.app(TimetrackerSettings)
     with pytest.raises(ValidationError, match="BASIS_TIMETRACKER_TERMINAL_SCAN_COOLDOWN_SECONDS"):
         make(timetracker_terminal_scan_cooldown_seconds=-1).app(TimetrackerSettings)
+
+
+def test_metrics_networks_must_be_networks() -> None:
+    assert make(metrics_networks="10.0.0.0/8, 192.168.1.7").metrics_networks == ["10.0.0.0/8", "192.168.1.7"]
+    with pytest.raises(ValidationError, match="not an IP address or CIDR"):
+        make(metrics_networks="prometheus.internal")

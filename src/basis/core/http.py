@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.message
 import functools
 import inspect
+import ipaddress
 import json
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from basis import __version__
-from basis.core.errors import BadRequest, BasisError, NotFound
+from basis.core.errors import BadRequest, BasisError, Forbidden, NotFound
 from basis.core.logging import get_logger
 from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
 
@@ -247,6 +248,37 @@ def install_docs(app: FastAPI) -> None:
     app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
 
+def check_metrics_access(request: Request, settings: Any) -> None:
+    """/metrics for a caller from ``BASIS_METRICS_NETWORKS`` or with ``BASIS_METRICS_TOKEN``;
+    with neither configured, open in dev and closed in prod (the counters name every route
+    and what is refused, which an outsider has no business reading)."""
+    import hmac
+
+    from basis.core.net import client_ip, parse_networks
+
+    token = settings.metrics_token
+    networks = parse_networks(tuple(settings.metrics_networks))
+    if token is None and not networks:
+        if settings.env == "prod":
+            raise Forbidden(
+                "Metrics are closed in prod until BASIS_METRICS_TOKEN or BASIS_METRICS_NETWORKS is set",
+                code="metrics_closed",
+            )
+        return
+    if networks:
+        caller = client_ip(request, tuple(settings.trusted_proxies))
+        try:
+            if any(ipaddress.ip_address(caller) in network for network in networks):
+                return
+        except ValueError:
+            pass
+    if token is None:
+        raise Forbidden("Metrics are not served to this network", code="forbidden")
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
+        raise StarletteHTTPException(401, "Metrics token required", headers={"WWW-Authenticate": "Bearer"})
+
+
 def ops_router() -> APIRouter:
     router = APIRouter(tags=["ops"])
 
@@ -284,20 +316,12 @@ def ops_router() -> APIRouter:
             body["detail"] = "A dependency is down"
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @router.get("/metrics", response_class=Response, responses={401: {}, 404: {}})
+    @router.get("/metrics", response_class=Response, responses={401: {}, 403: {}, 404: {}})
     async def metrics(request: Request) -> Response:
         settings = request.app.state.settings
         if not settings.metrics_enabled:
             raise StarletteHTTPException(404, "Not Found")
-        token = settings.metrics_token
-        if token is not None:
-            import hmac
-
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
-                raise StarletteHTTPException(
-                    401, "Metrics token required", headers={"WWW-Authenticate": "Bearer"}
-                )
+        check_metrics_access(request, settings)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
