@@ -17,7 +17,7 @@ from basis.core import migrations
 from basis.core.apps import AppSpec, BrokenApp, UnknownApp, check_settings, enabled_specs
 from basis.settings import Settings
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Basis: one backend, five apps.")
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Basis: one backend for several apps.")
 migrate_cli = typer.Typer(help="Database migrations (one Alembic branch per part).", invoke_without_command=True)
 cli.add_typer(migrate_cli, name="migrate")
 
@@ -100,8 +100,11 @@ def serve(
         ssl = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
         scheme = "https"
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+    address = f"{scheme}://{shown}:{port}"
+    if "public_url" in settings.model_fields_set:  # where users reach it (a proxy may stand before)
+        address = f"{settings.public_url.rstrip('/')} (listening on {host}:{port})"
     typer.echo(
-        f"Basis {_version()} on {_backend(settings)}: {scheme}://{shown}:{port}  "
+        f"Basis {_version()} on {_backend(settings)}: {address}  "
         f"(API docs /docs, admin panel /admin). "
         "First admin: `basis users create-admin --email you@example.com` "
         "or BASIS_ADMIN_EMAIL/BASIS_ADMIN_PASSWORD on first start."
@@ -128,14 +131,33 @@ def _version() -> str:
 
 @migrate_cli.callback()
 def migrate(ctx: typer.Context) -> None:
-    """Upgrade every enabled branch to its head (subcommands: downgrade, current, history)."""
-    if ctx.invoked_subcommand is not None:
-        return
+    """Upgrade every enabled branch to its head (subcommands: upgrade, downgrade, current, history)."""
+    if ctx.invoked_subcommand is None:
+        _upgrade([])
+
+
+@migrate_cli.command("upgrade")
+def migrate_upgrade(
+    branches: Annotated[
+        list[str] | None,
+        typer.Argument(help="Branches to upgrade (identity, an app's name; 'head' or none: all enabled)."),
+    ] = None,
+) -> None:
+    """Upgrade to the head: every enabled branch, or the ones named (as bare `basis migrate`)."""
+    _upgrade(branches or [])
+
+
+def _upgrade(branches: Sequence[str]) -> None:
     settings = load_settings()
     specs = specs_for(settings)
+    known = migrations.branch_dirs(specs)
+    chosen = [b for b in branches if b not in ("head", "heads")]
+    unknown = [b for b in chosen if b not in known]
+    if unknown:
+        raise UserError(f"unknown branch(es): {', '.join(unknown)} (enabled: {', '.join(known)})")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrations.upgrade(settings.resolved_database_url, specs)
-    typer.echo("database is up to date: " + ", ".join(migrations.branch_dirs(specs)))
+    migrations.upgrade(settings.resolved_database_url, specs, branches=chosen)
+    typer.echo("database is up to date: " + ", ".join(chosen or known))
 
 
 @migrate_cli.command("downgrade")
@@ -294,6 +316,12 @@ def _add_app_commands() -> None:
     from basis.identity.cli import app as users_cli
 
     cli.add_typer(users_cli, name="users", help="Accounts: create-admin, list, set-role, deactivate.")
+    try:
+        installed = [spec.name for spec in enabled_specs(None)]
+        names = ", ".join(installed) or "none (the core alone)"
+        cli.info.help = f"Basis: one backend; apps installed: {names}."
+    except (UnknownApp, BrokenApp):
+        pass  # the command that runs will report the problem
     try:
         settings = Settings()
         specs = enabled_specs(settings.apps)

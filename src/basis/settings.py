@@ -83,7 +83,11 @@ class Settings(BaseSettings):
     _core_keys: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, **values: Any) -> None:
-        super().__init__(**values)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            # Name what the user sets (BASIS_DB_POOL_SIZE), not the field (db_pool_size).
+            raise _named_by_variable(exc, type(self)) from None
         # ``_env_file=None`` and the other source options apply to the apps' settings too;
         # ``<app>_<field>=...`` values are kept for the app's class (``timetracker_max_shift_hours``).
         core = self._known_keys()

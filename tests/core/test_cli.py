@@ -137,3 +137,55 @@ def test_https_serves_tls12_or_newer_with_a_generated_certificate(tmp_path: Path
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_migrate_upgrade_as_alembic_users_type_it(tmp_path: Path) -> None:
+    # Issue 12.15: `basis migrate upgrade [BRANCH...]` beside the bare `basis migrate`.
+    env = _env(tmp_path)
+    one = basis("migrate", "upgrade", "identity", env=env)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.strip() == "database is up to date: identity"
+    current = basis("migrate", "current", env=env).stdout
+    assert "identity: identity_0001 - up to date" in current
+    assert [line for line in current.splitlines() if line.startswith("timetracker:") and "behind" in line]
+    everything = basis("migrate", "upgrade", "head", env=env)
+    assert everything.returncode == 0, everything.stderr
+    after = basis("migrate", "current", env=env).stdout
+    assert "timetracker: timetracker_" in after and "behind" not in after
+    again = basis("migrate", "upgrade", env=env)
+    assert again.returncode == 0 and "timetracker" in again.stdout
+    wrong = basis("migrate", "upgrade", "payroll", env=env)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: unknown branch(es): payroll")
+
+
+def test_a_bad_core_setting_names_its_variable(tmp_path: Path) -> None:
+    # Issue 12.16: the message named the field (db_pool_size), not what the user sets.
+    result = basis("check", env=_env(tmp_path, db_pool_size=0))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: invalid settings: BASIS_DB_POOL_SIZE: Input should be")
+    assert "db_pool_size" not in result.stderr
+
+
+def test_help_names_the_installed_apps(tmp_path: Path) -> None:
+    result = basis("--help", env=_env(tmp_path))
+    assert result.returncode == 0
+    assert "five" not in result.stdout
+    assert "apps installed: timetracker, warehouse." in " ".join(result.stdout.split())
+
+
+def test_serve_banner_shows_the_public_url(tmp_path: Path) -> None:
+    from tests.support.live import free_port
+
+    port = free_port()
+    env = _env(tmp_path, public_url="https://basis.example.com")
+    with subprocess.Popen(
+        [sys.executable, "-m", "basis.cli", "serve", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            banner = proc.stdout.readline()
+        finally:
+            proc.terminate()
+    assert f"https://basis.example.com (listening on 127.0.0.1:{port})" in banner, banner
+    assert "localhost" not in banner

@@ -90,9 +90,15 @@ def alembic_config(
     return cfg
 
 
-def upgrade(database_url: str, specs: Sequence[AppSpec], known: Sequence[AppSpec] | None = None) -> None:
+def upgrade(
+    database_url: str,
+    specs: Sequence[AppSpec],
+    known: Sequence[AppSpec] | None = None,
+    branches: Sequence[str] = (),
+) -> None:
+    """Every enabled branch to its head, or only ``branches`` (and what they depend on)."""
     cfg = alembic_config(database_url, specs, known)
-    for name in branch_dirs(specs):
+    for name in branches or branch_dirs(specs):
         command.upgrade(cfg, f"{name}@head")
 
 
