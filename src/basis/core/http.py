@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from basis import __version__
+from basis.core import outage
 from basis.core.errors import BadRequest, BasisError, NotFound
 from basis.core.logging import get_logger
 from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
@@ -170,6 +171,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BasisError, _basis_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for exc_class in outage.HANDLED:
+        app.add_exception_handler(exc_class, outage.dependency_unavailable)
 
 
 _ROUTE_OPTIONS = [

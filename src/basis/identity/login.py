@@ -67,8 +67,10 @@ async def verify_credentials(
     meta = meta.clipped()
     key = normalise_identifier(identifier)
     limits = ratelimits.LoginLimits(infra.limiter, settings, ip=meta.ip or "unknown", identifier=key)
-    wait = await limits.take_attempt()
+    # The account first: a lookup the server fails (database down) has taken no attempt, so an
+    # outage never locks anyone out.
     user = await get_user_by_identifier(session, key)
+    wait = await limits.take_attempt()
     user_id = user.id if user else None
     if wait is not None:
         await _rate_limited(session, meta, user_id, wait, channel)

@@ -1,0 +1,87 @@
+"""Through outages: a call that cannot reach the database answers 503 with Retry-After and the
+code ``unavailable`` (never a 500), the server recovers by itself when the database is back, and
+logins that failed on the server's side never count towards a lockout.
+
+The database is taken away by cutting a TCP proxy between Basis and the real server (open
+connections reset, new ones closed), so other tests keep their database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from basis.core import outage
+from tests.fixtures.auth import DEFAULT_PASSWORD
+from tests.support import backends as tb
+from tests.support.proxy import CuttableProxy, cuttable
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def proxied(backend: str, test_database: tb.TestDatabase) -> AsyncIterator[tuple[CuttableProxy, str]]:
+    if backend == "sqlite":
+        pytest.skip("SQLite is a file in the server's own process: there is no connection to lose")
+    url = make_url(test_database.url)
+    port = url.port or (5432 if backend == "postgresql" else 3306)
+    async with cuttable(url.host or "127.0.0.1", port) as proxy:
+        yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+async def _login(client: httpx.AsyncClient, login: str) -> httpx.Response:
+    return await client.post("/auth/login", json={"login": login, "password": DEFAULT_PASSWORD})
+
+
+def _unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, (response.request.url, response.status_code, response.text)
+    assert response.json()["code"] == "unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a_restart(
+    proxied: tuple[CuttableProxy, str],
+    make_client: ClientFactory,
+    make_user: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy, url = proxied
+    monkeypatch.setattr(outage, "OUTAGES", outage.OutageLog())  # no quiet period from another test
+    admin = await make_user(role="admin")
+    async with make_client(database_url=url, auth_cache_seconds=0) as client:
+        token = (await _login(client, admin.email)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        calls: list[tuple[str, str, dict[str, Any] | None]] = [
+            ("GET", "/auth/me", None),
+            ("GET", "/products", None),
+            ("POST", "/products", {"name": "Tea", "sku": "TEA-1"}),
+            ("GET", "/api/employees", None),
+        ]
+        for method, path, body in calls:
+            assert (await client.request(method, path, json=body, headers=headers)).status_code < 300
+
+        proxy.cut()
+        with caplog.at_level(logging.WARNING, logger="basis.outage"):
+            for _ in range(3):
+                for method, path, body in calls:
+                    _unavailable(await client.request(method, path, json=body, headers=headers))
+            for _ in range(8):  # more than the 5 attempts per 15 minutes a login may take
+                _unavailable(await _login(client, admin.email))
+        # One line for the outage, not a traceback per call.
+        lines = [r for r in caplog.records if r.name == "basis.outage"]
+        assert len(lines) == 1 and not lines[0].exc_info
+        assert token not in caplog.text
+
+        proxy.restore()
+        for method, path, body in calls:
+            body = {"name": "Coffee", "sku": "COF-1"} if body else None
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status_code < 300, (path, response.text)
+        # Logins that failed on the server's side counted against nobody: no lockout.
+        assert (await _login(client, admin.email)).status_code == 200
