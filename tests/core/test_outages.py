@@ -85,3 +85,43 @@ async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a
             assert response.status_code < 300, (path, response.text)
         # Logins that failed on the server's side counted against nobody: no lockout.
         assert (await _login(client, admin.email)).status_code == 200
+
+
+@pytest.fixture
+async def redis_proxy(backend: str, redis_url: str) -> AsyncIterator[tuple[CuttableProxy, str]]:
+    if backend != tb.chosen_backends()[0]:
+        pytest.skip("Redis behaves the same whatever the database: checked on one")
+    url = make_url(redis_url)
+    async with cuttable(url.host or "127.0.0.1", url.port or 6379) as proxy:
+        yield proxy, f"redis://127.0.0.1:{proxy.port}/{url.database}"
+
+
+async def test_while_redis_is_down_logins_stay_limited_and_a_logout_still_revokes(
+    redis_proxy: tuple[CuttableProxy, str], make_client: ClientFactory, make_user: Any
+) -> None:
+    proxy, url = redis_proxy
+    user, other = await make_user(), await make_user()
+    async with make_client(redis_url=url) as client:
+        token = (await _login(client, user.email)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/auth/me", headers=headers)).status_code == 200
+
+        proxy.cut()
+        # Reads authenticate against the database; logins are limited in the process meanwhile.
+        assert (await client.get("/auth/me", headers=headers)).status_code == 200
+        second = await _login(client, user.email)
+        assert second.status_code == 200, second.text
+        wrong = [
+            (await client.post("/auth/login", json={"login": other.email, "password": "not it"})).status_code
+            for _ in range(6)
+        ]
+        assert wrong == [401] * 5 + [429]
+        # A logout is durable in the database before it answers, and refused from then on.
+        client.cookies.clear()  # log out the bearer's session, not the refresh cookie's
+        assert (await client.post("/auth/logout", headers=headers)).status_code == 200
+        assert (await client.get("/auth/me", headers=headers)).status_code == 401
+
+        proxy.restore()
+        assert (await client.get("/auth/me", headers=headers)).status_code == 401
+        fresh = {"Authorization": f"Bearer {second.json()['access_token']}"}
+        assert (await client.get("/auth/me", headers=fresh)).status_code == 200
