@@ -65,6 +65,16 @@ async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a
         ]
         for method, path, body in calls:
             assert (await client.request(method, path, json=body, headers=headers)).status_code < 300
+        terminal = await client.post("/api/terminals", json={"name": "Door"}, headers=headers)
+        employee = {"full_name": "Ann", "nfc_uid": "04:A0:00:01"}
+        assert (await client.post("/api/employees", json=employee, headers=headers)).status_code == 201
+        terminal_key = {"X-Terminal-Key": terminal.json()["api_key"]}
+
+        async def scan(event: str) -> httpx.Response:
+            body = {"uid": "04:A0:00:01", "client_event_id": event}
+            return await client.post("/api/terminal/scan", json=body, headers=terminal_key)
+
+        assert (await scan("before")).status_code < 300
 
         proxy.cut()
         with caplog.at_level(logging.WARNING, logger="basis.outage"):
@@ -73,6 +83,9 @@ async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a
                     _unavailable(await client.request(method, path, json=body, headers=headers))
             for _ in range(8):  # more than the 5 attempts per 15 minutes a login may take
                 _unavailable(await _login(client, admin.email))
+            for number in range(3):
+                refused = await scan(f"during-{number}")
+                assert refused.status_code == 503 and "Retry-After" in refused.headers, refused.text
         # One line for the outage, not a traceback per call.
         lines = [r for r in caplog.records if r.name == "basis.outage"]
         assert len(lines) == 1 and not lines[0].exc_info
@@ -83,6 +96,7 @@ async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a
             body = {"name": "Coffee", "sku": "COF-1"} if body else None
             response = await client.request(method, path, json=body, headers=headers)
             assert response.status_code < 300, (path, response.text)
+        assert (await scan("during-0")).status_code < 300  # the terminal's resend is stored now
         # Logins that failed on the server's side counted against nobody: no lockout.
         assert (await _login(client, admin.email)).status_code == 200
 
