@@ -114,13 +114,30 @@ async def test_while_redis_is_down_logins_stay_limited_and_a_logout_still_revoke
     redis_proxy: tuple[CuttableProxy, str], make_client: ClientFactory, make_user: Any
 ) -> None:
     proxy, url = redis_proxy
-    user, other = await make_user(), await make_user()
+    user, other, admin = await make_user(), await make_user(), await make_user(role="admin")
     async with make_client(redis_url=url) as client:
         token = (await _login(client, user.email)).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/auth/me", headers=headers)).status_code == 200
+        staff = {"Authorization": f"Bearer {(await _login(client, admin.email)).json()['access_token']}"}
+        terminal = await client.post("/api/terminals", json={"name": "Door"}, headers=staff)
+        employee = await client.post(
+            "/api/employees", json={"full_name": "Ann", "nfc_uid": "04:A0:00:02"}, headers=staff
+        )
+        scan = {"uid": "04:A0:00:02", "client_event_id": "while-redis-is-away"}
+        terminal_key = {"X-Terminal-Key": terminal.json()["api_key"]}
 
         proxy.cut()
+        # Terminals keep scanning, and a resend is still recognised (by the database).
+        answers = [
+            await client.post("/api/terminal/scan", json=scan, headers=terminal_key) for _ in range(2)
+        ]
+        assert [a.status_code < 300 for a in answers] == [True, True], [a.text for a in answers]
+        assert answers[0].json()["event_id"] == answers[1].json()["event_id"]
+        events = await client.get(
+            "/api/events", params={"employee_id": employee.json()["id"]}, headers=staff
+        )
+        assert events.json()["total"] == 1
         # Reads authenticate against the database; logins are limited in the process meanwhile.
         assert (await client.get("/auth/me", headers=headers)).status_code == 200
         second = await _login(client, user.email)

@@ -33,6 +33,7 @@ from basis.apps.timetracker.schemas import (
 )
 from basis.apps.timetracker.service import audit
 from basis.apps.timetracker.settings import TimetrackerSettings
+from basis.core import outage
 from basis.core.db import Database
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.infra import Infra
@@ -204,7 +205,11 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
     no longer knows (key rotated, deactivated since the key was remembered) fails the request."""
     for scan in scans:
         if scan.req.client_event_id is not None:
-            scan.kept = await pipeline.infra.kv.get(_idempotency_key(ctx, scan.req.client_event_id))
+            try:
+                scan.kept = await pipeline.infra.kv.get(_idempotency_key(ctx, scan.req.client_event_id))
+            except outage.HANDLED as error:
+                # Redis is away: the database still recognises a resend, a little slower.
+                outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scan replay cache")
     answers = await pipeline.writer.submit(scans) if scans else []
     for answer in answers:
         if isinstance(answer, BasisError) and answer.code in ("unknown_terminal", "terminal_inactive"):
@@ -222,9 +227,18 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
         # In a transaction of its own, after the scans committed: inside theirs it would
         # deadlock on MariaDB (an event insert takes a shared lock on its terminal row, and two
         # batches would each wait for the other's to turn it into a write lock).
-        async with pipeline.db.sessionmaker() as session:
-            await touch(session, ctx, now)
-            await session.commit()
+        # The scans are stored whatever happens here: a "last seen" the database cannot take
+        # now (disk full, connection lost) must not turn their answers into errors.
+        try:
+            async with pipeline.db.sessionmaker() as session:
+                await touch(session, ctx, now)
+                await session.commit()
+        except Exception as error:
+            ctx.last_seen_at = None  # try again with the next request
+            if isinstance(error, outage.HANDLED):
+                outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker last seen")
+            else:
+                log.error("timetracker_last_seen_failed", terminal_id=ctx.id, exc_info=error)
     return results
 
 
@@ -238,9 +252,13 @@ async def _ingest_one(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan) -> ScanR
 async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: Outcome) -> None:
     infra = pipeline.infra
     if outcome.kept is not None and scan.req.client_event_id is not None:
-        await infra.kv.set(
-            _idempotency_key(ctx, scan.req.client_event_id), outcome.kept, IDEMPOTENCY_TTL_SECONDS
-        )
+        try:
+            await infra.kv.set(
+                _idempotency_key(ctx, scan.req.client_event_id), outcome.kept, IDEMPOTENCY_TTL_SECONDS
+            )
+        except outage.HANDLED as error:
+            # The scan is stored: a resend is recognised by the database instead of this cache.
+            outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scan replay cache")
     if outcome.feed is not None and infra.hub.heard(SCAN_TOPIC):
         try:
             await infra.hub.publish(SCAN_TOPIC, outcome.feed())
