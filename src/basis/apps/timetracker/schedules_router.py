@@ -55,16 +55,17 @@ async def list_schedules(
     )
 
 
-@router.post("/schedules", response_model=ScheduleBulkOut)
+_REFUSED = {422: {"description": "invalid_schedule: the refused cells in `errors`; nothing was saved"}}
+
+
+@router.post("/schedules", response_model=ScheduleBulkOut, responses=_REFUSED)
 @router.post("/schedules/", response_model=ScheduleBulkOut, include_in_schema=False)
 @router.post("/schedule", response_model=ScheduleBulkOut, include_in_schema=False)
 async def save_schedules(data: ScheduleBulkIn, actor: OperatorUser, session: SessionDep) -> ScheduleBulkOut:
-    saved, deleted, errors = await service.upsert_schedule_cells(
-        session=session, cells=data.cells, actor=actor
-    )
-    return ScheduleBulkOut(
-        saved=saved, deleted=deleted, errors=errors, success=saved + deleted, failed=len(errors)
-    )
+    """Saves every cell or none: one cell that is not a valid time, shift or code is a 422."""
+    saved, deleted = await service.upsert_schedule_cells(session=session, cells=data.cells, actor=actor)
+    # ``errors`` and ``failed`` stay in the answer for the original's clients: always empty now.
+    return ScheduleBulkOut(saved=saved, deleted=deleted, errors=[], success=saved + deleted, failed=0)
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)

@@ -352,9 +352,12 @@ class ScheduleBulkIn(BaseModel):
 
 class ScheduleCellError(BaseModel):
     index: int
+    """The cell's place in ``cells``, from 0."""
     employee_id: int | None = None
     day: str | None = None
     code: str
+    field: str | None = None
+    """The part of the cell that is wrong: ``code``, ``start``, ``end``, ``employee_id``, ``day``."""
     detail: Any
 
 
