@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker.ingest import Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
+from basis.apps.timetracker.ingest import SCANS, Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
 from basis.apps.timetracker.keys import b64decode_any, hash_key, parse_public_key
 from basis.apps.timetracker.models import Employee, Terminal
 from basis.apps.timetracker.parsing import normalise_direction, normalise_uid
@@ -267,6 +267,11 @@ async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: 
             log.warning("timetracker_feed_publish_failed", exc_info=True)
 
 
+def count_refusal(code: str) -> None:
+    """A scan refused before the writer saw it (the writer counts its own decisions)."""
+    SCANS.labels(code).inc()
+
+
 def scan_request(payload: ScanIn) -> ScanRequest:
     return ScanRequest(
         uid=normalise_uid(payload.uid),
@@ -280,7 +285,8 @@ async def scan(pipeline: Pipeline, ctx: TerminalCtx, payload: ScanIn) -> ScanRes
     try:
         check_terminal_id(ctx, payload.terminal_id)
         req = scan_request(payload)
-    except BasisError:
+    except BasisError as error:
+        count_refusal(error.code)
         await pipeline.confirm(ctx)
         raise
     return await _ingest_one(pipeline, ctx, Scan(ctx, req))
@@ -305,6 +311,7 @@ async def scan_batch(pipeline: Pipeline, ctx: TerminalCtx, items: list[Any]) -> 
             check_terminal_id(ctx, payload.terminal_id)
             queue.append((index, scan_request(payload)))
         except ValidationError as error:
+            count_refusal("validation_error")
             results[index] = BatchItemResult(
                 index=index,
                 http_status=422,
@@ -313,6 +320,7 @@ async def scan_batch(pipeline: Pipeline, ctx: TerminalCtx, items: list[Any]) -> 
                 detail=error.errors(include_url=False, include_context=False),
             )
         except BasisError as error:
+            count_refusal(error.code)
             results[index] = _refusal(index, error)
     if not queue:
         await pipeline.confirm(ctx)  # nothing reaches the writer, which would check the terminal
@@ -378,6 +386,20 @@ async def secure_scan(
     pipeline: Pipeline, session: AsyncSession, ctx: TerminalCtx, payload: SecureScanIn
 ) -> ScanResult:
     """Challenge, then the phone's signature of it, then the scan rules."""
+    try:
+        req, signed_key = await _signed_request(pipeline, session, ctx, payload)
+    except BasisError as error:
+        count_refusal(error.code)
+        raise
+    await session.rollback()  # the writer decides in a transaction of its own
+    # The writer checks again, under the employee's lock, that this key is still the active one.
+    return await _ingest_one(pipeline, ctx, Scan(ctx, req, signed_key=signed_key))
+
+
+async def _signed_request(
+    pipeline: Pipeline, session: AsyncSession, ctx: TerminalCtx, payload: SecureScanIn
+) -> tuple[ScanRequest, str]:
+    """The scan a verified signature vouches for, with the key that signed it."""
     check_terminal_id(ctx, payload.terminal_id)
     raw = _canonical_challenge(payload.challenge_b64)
     # Used up by this attempt whatever follows: a challenge is never good twice.
@@ -399,9 +421,7 @@ async def secure_scan(
         raise exc.key_not_active()
     if not verify_signature(employee[3], raw, payload.signature_b64):
         raise exc.bad_signature()
-    await session.rollback()  # the writer decides in a transaction of its own
-    # The writer checks again, under the employee's lock, that this key is still the active one.
-    return await _ingest_one(pipeline, ctx, Scan(ctx, req, signed_key=employee[3]))
+    return req, employee[3]
 
 
 # --------------------------------------------------------------------- enrollment, heartbeat
