@@ -84,11 +84,13 @@ class RateLimiter:
             return self._local
         return self._shared
 
-    async def _run(self, call: str, item: RateLimitItem, parts: list[str]) -> tuple[bool, tuple[float, int]]:
+    async def _run(
+        self, call: str, item: RateLimitItem, parts: list[str], cost: int = 1
+    ) -> tuple[bool, tuple[float, int]]:
         """``call`` (hit / test) and the window's stats, on Redis or, while it is down, locally."""
         strategy = self._strategy()
         try:
-            allowed = await getattr(strategy, call)(item, *parts)
+            allowed = await getattr(strategy, call)(item, *parts, cost=cost)
             stats = await strategy.get_window_stats(item, *parts)
         except _UNREACHABLE as exc:
             if strategy is not self._shared or self._pool is None:
@@ -98,18 +100,20 @@ class RateLimiter:
             if self._redis_retry_at == 0.0:
                 log.warning("rate limits counted in this process: Redis is unreachable", error=str(exc))
             self._redis_retry_at = time.monotonic() + RETRY_REDIS_SECONDS
-            return await self._run(call, item, parts)
+            return await self._run(call, item, parts, cost)
         if strategy is self._shared and self._redis_retry_at:
             self._redis_retry_at = 0.0
             log.warning("rate limits shared through Redis again")
         return allowed, stats
 
-    async def hit(self, limit: str, *key: str) -> RateResult:
+    async def hit(self, limit: str, *key: str, cost: int = 1) -> RateResult:
+        """``cost`` hits at once (e.g. the items of a batch): all counted, or none when they do
+        not fit."""
         item = parse_limit(limit)
         if not self.enabled:
             return RateResult(allowed=True, retry_after=0, remaining=item.amount)
         parts = [_escape(part) for part in key]
-        return _result(*await self._run("hit", item, parts))
+        return _result(*await self._run("hit", item, parts, cost))
 
     async def peek(self, limit: str, *key: str) -> RateResult:
         item = parse_limit(limit)

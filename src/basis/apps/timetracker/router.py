@@ -80,7 +80,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"description": "idempotency_conflict"},
     400: {"description": "bad_request: a body that cannot be decoded"},
     422: {"description": "clock_skew, invalid_uid, invalid_direction, validation_error"},
-    429: {"description": "rate_limited (per terminal)"},
+    429: {"description": "rate_limited (per terminal: calls, and the items of batches)"},
 }
 
 
@@ -129,6 +129,9 @@ async def terminal_scan(request: Request) -> Response:
 )
 async def terminal_scans(request: Request) -> Response:
     pipeline, ctx, payload = await _scanning(request, _BATCH_IN)
+    await terminal.check_item_budget(
+        ctx, len(payload.scans), infra=pipeline.infra, settings=pipeline.settings
+    )
     return json_response(BatchOut(results=await terminal.scan_batch(pipeline, ctx, payload.scans)))
 
 

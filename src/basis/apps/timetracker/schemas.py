@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from basis.apps.timetracker.settings import MAX_BATCH_ITEMS
 from basis.core.types import Id, printable_text
 
 
@@ -54,7 +55,7 @@ class ScanResult(BaseModel):
 
 
 class BatchIn(BaseModel):
-    scans: list[Any] = Field(max_length=1000)
+    scans: list[Any] = Field(max_length=MAX_BATCH_ITEMS)
     """Validated one by one so that one malformed item does not fail the others."""
 
 

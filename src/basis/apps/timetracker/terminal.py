@@ -90,6 +90,21 @@ async def _check_rate(ctx: TerminalCtx, *, infra: Infra, settings: Settings) -> 
         )
 
 
+async def check_item_budget(ctx: TerminalCtx, items: int, *, infra: Infra, settings: Settings) -> None:
+    """A batch's items against the terminal's item budget: the whole batch, or 429."""
+    if items <= 0:
+        return
+    budget = settings.app(TimetrackerSettings).terminal_item_limit
+    limit = await infra.limiter.hit(budget, "tt-terminal-items", str(ctx.id), cost=items)
+    if not limit.allowed:
+        raise TooManyRequests(
+            f"Too many scan items from this terminal ({budget}); this batch of {items} items was not "
+            "read: send it again after Retry-After seconds",
+            retry_after=limit.retry_after,
+            extra={"ok": False},
+        )
+
+
 async def authenticate(
     session: AsyncSession, key: str | None, *, infra: Infra, settings: Settings
 ) -> TerminalCtx:
