@@ -5,6 +5,7 @@ rule is in a service module."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -31,6 +32,7 @@ from basis.apps.timetracker.schemas import (
     ScanResult,
     SecureScanIn,
 )
+from basis.core import outage
 from basis.core.deps import ClientIP, InfraDep, SessionDep, SettingsDep
 from basis.core.errors import BasisError, Unprocessable
 from basis.core.http import (
@@ -42,6 +44,10 @@ from basis.core.http import (
 )
 from basis.core.realtime.sockets import serve_socket
 from basis.identity.sockets import AccessGuard
+
+
+def _retry_headers(answer: Response) -> dict[str, str]:
+    return {"Retry-After": answer.headers["retry-after"]} if "retry-after" in answer.headers else {}
 
 
 class TerminalRoute(APIRoute):
@@ -66,6 +72,10 @@ class TerminalRoute(APIRoute):
                 if "ok" not in error.extra:
                     error.extra = {**error.extra, "ok": False}
                 raise
+            except outage.HANDLED as error:  # the database or Redis is out of reach: 503
+                answer = await outage.dependency_unavailable(request, error)
+                body = {"ok": False, **json.loads(answer.body)}
+                return JSONResponse(body, status_code=answer.status_code, headers=_retry_headers(answer))
 
         return terminal_handler
 
