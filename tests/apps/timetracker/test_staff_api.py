@@ -244,6 +244,15 @@ async def test_a_schedule_cell_that_is_not_a_time_range_or_code_is_refused_by_na
     assert listed.json()["items"] == []
 
 
+async def test_the_schedule_refusal_is_in_the_openapi_document(tt: TT) -> None:
+    spec = (await tt.client.get("/openapi.json")).json()
+    refused = spec["paths"]["/api/schedules"]["post"]["responses"]["422"]
+    schema = refused["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ScheduleRefused"}
+    fields = spec["components"]["schemas"]["ScheduleCellError"]["properties"]
+    assert {"index", "employee_id", "day", "code", "field", "detail"} <= set(fields)
+
+
 async def test_schedule_times_and_ranges_as_operators_type_them(tt: TT) -> None:
     employee = await tt.employee()
     typed = {

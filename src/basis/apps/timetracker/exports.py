@@ -42,7 +42,7 @@ def _seconds(row: SummaryRowOut) -> list[int]:
 
 
 def decimal_hours(seconds: int) -> Decimal:
-    """Hours to the hundredth, half up: 30,585 s -> 8.50."""
+    """Hours to the hundredth, half up: 30585 s -> 8.50."""
     return (Decimal(seconds) / 3600).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from basis.apps.timetracker import queries, service
@@ -9,7 +11,13 @@ from basis.apps.timetracker.dependencies import ScheduleDep
 from basis.apps.timetracker.models import Schedule
 from basis.apps.timetracker.params import DateParam, IdParam, date_range
 from basis.apps.timetracker.parsing import CODE_LABELS
-from basis.apps.timetracker.schemas import ScheduleBulkIn, ScheduleBulkOut, ScheduleList, SchedulePublic
+from basis.apps.timetracker.schemas import (
+    ScheduleBulkIn,
+    ScheduleBulkOut,
+    ScheduleList,
+    SchedulePublic,
+    ScheduleRefused,
+)
 from basis.core.deps import SessionDep, SettingsDep
 from basis.identity.deps import OperatorUser
 
@@ -55,7 +63,9 @@ async def list_schedules(
     )
 
 
-_REFUSED = {422: {"description": "invalid_schedule: the refused cells in `errors`; nothing was saved"}}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": ScheduleRefused, "description": "invalid_schedule: the refused cells; nothing was saved"}
+}
 
 
 @router.post("/schedules", response_model=ScheduleBulkOut, responses=_REFUSED)

@@ -362,6 +362,15 @@ class ScheduleCellError(BaseModel):
     detail: Any
 
 
+class ScheduleRefused(BaseModel):
+    """422: ``invalid_schedule`` names every refused cell in ``errors`` (nothing was saved); a
+    body that is not ``{cells: [...]}`` at all is the core's ``validation_error``."""
+
+    detail: Any
+    code: str
+    errors: list[ScheduleCellError] = []
+
+
 class ScheduleBulkOut(BaseModel):
     saved: int
     deleted: int
