@@ -158,5 +158,6 @@ async def test_while_redis_is_down_logins_stay_limited_and_a_logout_still_revoke
         assert (await client.get("/auth/me", headers=fresh)).status_code == 200
         # Pooled Redis connections died with the outage: the first calls that use them succeed.
         assert (await _login(client, user.email)).status_code == 200
-        again = await client.post("/api/terminal/scan", json={**scan, "client_event_id": "back"}, headers=terminal_key)
+        back = {**scan, "client_event_id": "back"}
+        again = await client.post("/api/terminal/scan", json=back, headers=terminal_key)
         assert again.status_code < 300, again.text
