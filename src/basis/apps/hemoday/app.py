@@ -1,0 +1,18 @@
+"""The HemoDay app as the core sees it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from basis.apps.hemoday.router import public_router, router
+from basis.apps.hemoday.settings import HemodaySettings
+from basis.core.apps import AppSpec
+
+spec = AppSpec(
+    name="hemoday",
+    routers=[router],
+    public_routers=[public_router],
+    migrations_dir=Path(__file__).parent / "migrations",
+    models_module="basis.apps.hemoday.models",
+    settings=HemodaySettings,
+)

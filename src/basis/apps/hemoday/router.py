@@ -1,0 +1,241 @@
+"""/api/v1: the mobile app's paths, thin handlers over the HemoDay services."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+
+from basis.apps.hemoday import accounts, families, sync
+from basis.apps.hemoday import exceptions as exc
+from basis.apps.hemoday.dependencies import CallerDep
+from basis.apps.hemoday.schemas import (
+    FamilyPublic,
+    FamilyUpdate,
+    InviteCodeIn,
+    InviteCodeOut,
+    JoinFamilyIn,
+    LoginIn,
+    Me,
+    Message,
+    RegisterIn,
+    ResetRequestIn,
+    StatusOk,
+    Token,
+    UserIdIn,
+)
+from basis.core.deps import InfraDep, SessionDep, SettingsDep
+from basis.identity import reset
+from basis.identity.dependencies import RequestMeta
+
+PREFIX = "/api/v1"
+public_router = APIRouter(prefix=PREFIX, tags=["hemoday"])
+router = APIRouter(prefix=PREFIX, tags=["hemoday"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MS = re.compile(r"^\d{1,16}$")
+
+
+def _token(token: accounts.AppToken, status_code: int = 200) -> JSONResponse:
+    body = Token(
+        access_token=token.access_token,
+        user_id=token.user_id,
+        family_id=token.family_id,
+        invite_code=token.invite_code,
+    )
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=NO_STORE)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@public_router.post("/auth/register", status_code=201, response_model=Token)
+async def register(
+    data: RegisterIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
+) -> JSONResponse:
+    token = await accounts.register(
+        session=session, settings=settings, infra=infra, email=data.email, password=data.password, meta=meta
+    )
+    return _token(token, 201)
+
+
+@public_router.post("/auth/join-family", status_code=201, response_model=Token)
+async def join_family_new_user(
+    data: JoinFamilyIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
+) -> JSONResponse:
+    token = await accounts.register(
+        session=session,
+        settings=settings,
+        infra=infra,
+        email=data.email,
+        password=data.password,
+        meta=meta,
+        family_code=data.invite_code,
+    )
+    return _token(token, 201)
+
+
+@public_router.post("/auth/login", response_model=Token)
+async def login(
+    data: LoginIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
+) -> JSONResponse:
+    token = await accounts.login(
+        session=session, settings=settings, infra=infra, email=data.email, password=data.password, meta=meta
+    )
+    return _token(token)
+
+
+@public_router.post("/auth/password-reset/request", response_model=Message)
+async def password_reset_request(
+    data: ResetRequestIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
+) -> Message:
+    await reset.request_password_reset(
+        session=session, settings=settings, infra=infra, email=data.email, meta=meta
+    )
+    return Message(message=reset.RESET_ACCEPTED)
+
+
+@router.get("/auth/me", response_model=Me)
+async def me(caller: CallerDep, session: SessionDep) -> Me:
+    family = await families.get_family(session, caller.family_id)
+    return Me(
+        id=caller.public_id,
+        email=caller.email,
+        family_id=family.id,
+        invite_code=family.invite_code,
+        created_at=caller.created_at,
+    )
+
+
+# --------------------------------------------------------------------------- family
+
+
+async def _family(session: SessionDep, family_id: str) -> FamilyPublic:
+    return FamilyPublic.model_validate(await families.details(session, family_id))
+
+
+@router.get("/family", response_model=FamilyPublic)
+@router.get("/family/", response_model=FamilyPublic, include_in_schema=False)
+async def get_family(caller: CallerDep, session: SessionDep) -> FamilyPublic:
+    return await _family(session, caller.family_id)
+
+
+@router.patch("/family", response_model=FamilyPublic)
+@router.patch("/family/", response_model=FamilyPublic, include_in_schema=False)
+async def update_family(data: FamilyUpdate, caller: CallerDep, session: SessionDep) -> FamilyPublic:
+    await families.update_family(session, caller, data.model_dump(exclude_unset=True))
+    return await _family(session, caller.family_id)
+
+
+def _bearer(request: Request) -> str:
+    """The caller's own token: after a move it still works, the family is read per request."""
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
+async def _moved(request: Request, session: SessionDep, caller: CallerDep) -> JSONResponse:
+    token = await accounts.app_token(session=session, user_id=caller.user_id, access_token=_bearer(request))
+    return _token(token)
+
+
+@router.post("/family/join", response_model=Token)
+async def join_family(
+    data: InviteCodeIn,
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    infra: InfraDep,
+) -> JSONResponse:
+    await accounts.join_by_code(
+        session=session, settings=settings, infra=infra, caller=caller, code=data.invite_code
+    )
+    return await _moved(request, session, caller)
+
+
+@router.post("/family/leave", response_model=Token)
+async def leave_family(request: Request, caller: CallerDep, session: SessionDep) -> JSONResponse:
+    await families.leave(session, caller)
+    return await _moved(request, session, caller)
+
+
+@router.post("/family/remove-member", response_model=FamilyPublic)
+async def remove_member(data: UserIdIn, caller: CallerDep, session: SessionDep) -> FamilyPublic:
+    await families.remove_member(session, caller, data.user_id)
+    return await _family(session, caller.family_id)
+
+
+@router.delete("/family/members/{user_id}", response_model=FamilyPublic)
+async def delete_member(user_id: str, caller: CallerDep, session: SessionDep) -> FamilyPublic:
+    await families.remove_member(session, caller, user_id)
+    return await _family(session, caller.family_id)
+
+
+@router.post("/family/invite-code", response_model=InviteCodeOut)
+async def regenerate_invite_code(caller: CallerDep, session: SessionDep) -> InviteCodeOut:
+    return InviteCodeOut(invite_code=await families.regenerate_code(session, caller))
+
+
+@router.post("/family/transfer-ownership", response_model=FamilyPublic)
+async def transfer_ownership(data: UserIdIn, caller: CallerDep, session: SessionDep) -> FamilyPublic:
+    await families.transfer_ownership(session, caller, data.user_id)
+    return await _family(session, caller.family_id)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _pulled_at(value: Any, *, where: str) -> int | None:
+    """A client's last_pulled_at: None for a first pull; 422 for anything but an integer >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip() in ("", "null", "0"):
+            return None
+        if not _MS.match(value):
+            raise exc.invalid_field(
+                "last_pulled_at", "must be an integer >= 0 (ms since the epoch)", where=where
+            )
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= sync.MAX_CLIENT_MS:
+        raise exc.invalid_field("last_pulled_at", "must be an integer >= 0 (ms since the epoch)", where=where)
+    return value or None
+
+
+@router.get("/sync")
+async def pull(
+    caller: CallerDep,
+    session: SessionDep,
+    last_pulled_at: Annotated[str | None, Query(max_length=64)] = None,
+    schema_version: Annotated[str | None, Query(max_length=64)] = None,
+) -> JSONResponse:
+    since = _pulled_at(last_pulled_at, where="query")
+    answer = await sync.pull(session=session, family_id=caller.family_id, last_pulled_at=since)
+    return JSONResponse(answer)
+
+
+@router.post("/sync", response_model=StatusOk)
+async def push(
+    caller: CallerDep,
+    session: SessionDep,
+    payload: Annotated[Any, Body()] = None,
+    last_pulled_at: Annotated[str | None, Query(max_length=64)] = None,
+) -> StatusOk:
+    if payload is not None and not isinstance(payload, dict):
+        raise exc.invalid_field("body", "must be an object {changes, last_pulled_at}", where="body")
+    body = payload or {}
+    raw, where = body.get("last_pulled_at"), "body"
+    if raw is None:
+        raw, where = last_pulled_at, "query"
+        if raw is None or raw.strip() in ("", "null"):
+            raise exc.invalid_field("last_pulled_at", "Field required", where="body")
+    elif isinstance(raw, str):
+        raise exc.invalid_field(
+            "last_pulled_at", "must be an integer >= 0 (ms since the epoch)", where="body"
+        )
+    since = _pulled_at(raw, where=where) or 0
+    await sync.push(
+        session=session, family_id=caller.family_id, changes=body.get("changes", {}), last_pulled_at=since
+    )
+    return StatusOk()
