@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
 
-from basis.apps.hemoday import accounts, families, sync
+from basis.apps.hemoday import accounts, families, sync, uploads
 from basis.apps.hemoday import exceptions as exc
 from basis.apps.hemoday.dependencies import CallerDep
 from basis.apps.hemoday.schemas import (
@@ -17,6 +19,7 @@ from basis.apps.hemoday.schemas import (
     InviteCodeIn,
     InviteCodeOut,
     JoinFamilyIn,
+    LinkOut,
     LoginIn,
     Me,
     Message,
@@ -24,9 +27,13 @@ from basis.apps.hemoday.schemas import (
     ResetRequestIn,
     StatusOk,
     Token,
+    UploadOut,
     UserIdIn,
 )
+from basis.apps.hemoday.settings import HemodaySettings
 from basis.core.deps import InfraDep, SessionDep, SettingsDep
+from basis.core.storage import PayloadTooLarge
+from basis.core.types import NO_NUL
 from basis.identity import reset
 from basis.identity.dependencies import RequestMeta
 
@@ -239,3 +246,112 @@ async def push(
         session=session, family_id=caller.family_id, changes=body.get("changes", {}), last_pulled_at=since
     )
     return StatusOk()
+
+
+# --------------------------------------------------------------------------- uploads
+
+MULTIPART_OVERHEAD = 64 * 1024
+"""Room for the multipart envelope around the largest file."""
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) once it passes ``limit``: nothing is stored before."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise PayloadTooLarge(f"A file may be at most {limit - MULTIPART_OVERHEAD} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"A file may be at most {limit - MULTIPART_OVERHEAD} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _form(request: Request, body: bytes) -> FormData:
+    try:
+        return await Request(request.scope, _replay(body)).form(max_files=1, max_fields=10)
+    except (MultiPartException, ValueError, AssertionError):
+        return FormData()
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/upload", status_code=201, response_model=UploadOut, openapi_extra=_UPLOAD_BODY)
+async def upload(
+    request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep, infra: InfraDep
+) -> UploadOut:
+    app_settings = settings.app(HemodaySettings)
+    max_bytes = app_settings.upload_max_bytes
+    body = await _capped_body(request, max_bytes + MULTIPART_OVERHEAD)
+    form = await _form(request, body)
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise exc.invalid_field("file", "Send the file as the multipart field 'file'")
+        data = await file.read(max_bytes + 1)
+        stored = await uploads.store(
+            session=session,
+            storage=infra.storage,
+            family_id=caller.family_id,
+            user_id=caller.user_id,
+            filename=file.filename,
+            data=data,
+            max_bytes=max_bytes,
+        )
+    finally:
+        await form.close()
+    download_url = await infra.storage.presign_get(stored.file_url, app_settings.link_seconds)
+    return UploadOut(
+        file_url=stored.file_url,
+        filename=stored.filename,
+        size=stored.size,
+        content_type=stored.content_type,
+        download_url=download_url,
+    )
+
+
+@router.get("/upload/link", response_model=LinkOut)
+async def upload_link(
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    infra: InfraDep,
+    file_url: Annotated[str, Query(min_length=1, max_length=1024, pattern=NO_NUL)],
+) -> LinkOut:
+    seconds = settings.app(HemodaySettings).link_seconds
+    url = await uploads.link(
+        session=session,
+        storage=infra.storage,
+        family_id=caller.family_id,
+        file_url=file_url,
+        expires_in=seconds,
+    )
+    return LinkOut(download_url=url, expires_in=seconds)
