@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 
-from basis.apps.hemoday import accounts, families, sync, uploads
+from basis.apps.hemoday import accounts, datarights, families, sync, uploads
 from basis.apps.hemoday import exceptions as exc
 from basis.apps.hemoday.dependencies import CallerDep
 from basis.apps.hemoday.schemas import (
@@ -23,6 +24,7 @@ from basis.apps.hemoday.schemas import (
     LoginIn,
     Me,
     Message,
+    PasswordIn,
     RegisterIn,
     ResetRequestIn,
     StatusOk,
@@ -355,3 +357,33 @@ async def upload_link(
         expires_in=seconds,
     )
     return LinkOut(download_url=url, expires_in=seconds)
+
+
+# --------------------------------------------------------------------------- data rights
+
+
+@router.get("/family/export")
+async def export_family(
+    caller: CallerDep, session: SessionDep, settings: SettingsDep, infra: InfraDep
+) -> JSONResponse:
+    seconds = settings.app(HemodaySettings).link_seconds
+    data = await datarights.export(
+        session=session, storage=infra.storage, family_id=caller.family_id, link_seconds=seconds
+    )
+    return JSONResponse(jsonable_encoder(data), headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/family", status_code=204, response_class=Response)
+@router.delete("/family/", status_code=204, response_class=Response, include_in_schema=False)
+async def delete_family(
+    data: PasswordIn,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    infra: InfraDep,
+    meta: RequestMeta,
+) -> Response:
+    await datarights.delete_family(
+        session=session, settings=settings, infra=infra, caller=caller, password=data.password, meta=meta
+    )
+    return Response(status_code=204)
