@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -11,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 
-from basis.apps.hemoday import accounts, datarights, families, sync, uploads
+from basis.apps.hemoday import accounts, datarights, families, report, report_files, sync, uploads
 from basis.apps.hemoday import exceptions as exc
 from basis.apps.hemoday.dependencies import CallerDep
 from basis.apps.hemoday.schemas import (
@@ -387,3 +389,53 @@ async def delete_family(
         session=session, settings=settings, infra=infra, caller=caller, password=data.password, meta=meta
     )
     return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- report
+
+ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"
+MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": report_files.XLSX, "pdf": "application/pdf"}
+
+
+def _day(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise exc.invalid_field(name, "must be a date YYYY-MM-DD", where="query") from None
+
+
+@router.get(
+    "/report",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/csv": {}, report_files.XLSX: {}, "application/pdf": {}}
+        }
+    },
+)
+async def clinician_report(
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    start: Annotated[str, Query(alias="from", pattern=ISO_DAY)],
+    end: Annotated[str, Query(alias="to", pattern=ISO_DAY)],
+    output: Annotated[Literal["json", "csv", "xlsx", "pdf"], Query(alias="format")] = "json",
+) -> Response:
+    first, last = _day(start, "from"), _day(end, "to")
+    if first > last:
+        raise exc.invalid_field("from", "must not be after to", where="query")
+    built = await report.build(session=session, family_id=caller.family_id, start=first, end=last)
+    if output == "json":
+        return JSONResponse(built.as_json())
+    if output == "csv":
+        content = report_files.as_csv(built)
+    elif output == "xlsx":
+        content = report_files.as_xlsx(built)
+    else:
+        font = settings.app(HemodaySettings).report_font
+        content = await asyncio.to_thread(report_files.as_pdf, built, font=font)
+    name = f"hemoday-report-{first.isoformat()}-{last.isoformat()}.{output}"
+    return Response(
+        content,
+        media_type=MEDIA[output],
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )

@@ -20,3 +20,5 @@ class HemodaySettings(AppSettings):
     upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
     link_seconds: int = Field(15 * 60, ge=10, le=7 * 86400)
     """How long a signed download link of an upload stays valid."""
+    report_font: str | None = None
+    """A TrueType font with Cyrillic for the PDF report; unset: DejaVu Sans from the system."""
