@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
+from fastapi import FastAPI
 
+from basis.core.mail import OutboxMailer
 from tests.apps.hemoday.conftest import PASSWORD, HemoDay, transfusion
 
 
@@ -247,4 +250,36 @@ async def test_password_reset_request_answers_the_same_for_unknown_emails(
     assert bad.status_code == 422
     # It never changes the password.
     login = await client.post("/api/v1/auth/login", json={"email": parent.email, "password": PASSWORD})
+    assert login.status_code == 200
+
+
+async def test_reset_link_opens_a_page_that_sets_the_new_password(
+    hemoday: HemoDay, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    parent = await hemoday.register()
+    await client.post("/api/v1/auth/password-reset/request", json={"email": parent.email})
+    await app.state.infra.jobs.drain()
+    outbox = app.state.infra.mailer
+    assert isinstance(outbox, OutboxMailer)
+    [mail] = [m for m in outbox.read() if m["to"] == [parent.email]]
+    link = re.search(r"(http://testserver/reset-password)#token=(\S+)", str(mail["text"]))
+    assert link is not None
+    page = await client.get(link.group(1).removeprefix("http://testserver"))
+    assert page.status_code == 200 and "<form" in page.text and 'name="new_password"' in page.text
+
+    weak = await client.post("/reset-password", data={"token": link.group(2), "new_password": "short"})
+    assert weak.status_code == 422 and "<form" in weak.text
+    done = await client.post(
+        "/reset-password", data={"token": link.group(2), "new_password": "a-new-family-secret-9"}
+    )
+    assert done.status_code == 200, done.text
+    again = await client.post(
+        "/reset-password", data={"token": link.group(2), "new_password": "another-secret-99"}
+    )
+    assert again.status_code == 400
+    # The reset ended the old app token at once; the new password signs in.
+    assert (await client.get("/api/v1/auth/me", headers=parent.headers)).status_code == 401
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": parent.email, "password": "a-new-family-secret-9"}
+    )
     assert login.status_code == 200

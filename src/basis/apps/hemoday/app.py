@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from basis.apps.hemoday.reminders import start_scanner, stop_scanner
+from basis.apps.hemoday.reset_page import page_router
 from basis.apps.hemoday.router import public_router, router
 from basis.apps.hemoday.settings import HemodaySettings
 from basis.core.apps import AppSpec
@@ -12,7 +13,7 @@ from basis.core.apps import AppSpec
 spec = AppSpec(
     name="hemoday",
     routers=[router],
-    public_routers=[public_router],
+    public_routers=[public_router, page_router],
     migrations_dir=Path(__file__).parent / "migrations",
     models_module="basis.apps.hemoday.models",
     settings=HemodaySettings,
