@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -22,8 +23,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    select,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
 from basis.core.db import Base, ExactString, UTCDateTime
 from basis.core.time import utcnow
@@ -190,6 +193,24 @@ class Upload(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
+def _count(model: type[Base], *live: Any) -> Any:
+    return column_property(
+        select(func.count())
+        .where(model.family_id == Family.id, *live)  # type: ignore[attr-defined]
+        .correlate_except(model)
+        .scalar_subquery(),
+        deferred=True,
+    )
+
+
+# Counts per family for the admin panel, loaded only where asked for (``undefer``).
+Family.member_count = _count(Member)  # type: ignore[attr-defined]
+Family.transfusion_count = _count(Transfusion, Transfusion.deleted_at.is_(None))  # type: ignore[attr-defined]
+Family.analysis_count = _count(Analysis, Analysis.deleted_at.is_(None))  # type: ignore[attr-defined]
+Family.reminder_count = _count(Reminder, Reminder.deleted_at.is_(None))  # type: ignore[attr-defined]
+Family.upload_count = _count(Upload)  # type: ignore[attr-defined]
+COUNTS = ("member_count", "transfusion_count", "analysis_count", "reminder_count", "upload_count")
 
 SYNCED: dict[str, type[SyncedRecord]] = {
     "transfusions": Transfusion,
