@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
+from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from basis.apps.hemoday import report, report_files
+from basis.apps.hemoday.demo import demo
+from basis.apps.hemoday.models import Analysis, Family, Transfusion
+from basis.settings import Settings
 from tests.apps.hemoday.conftest import HemoDay, only, transfusion
 from tests.fixtures.auth import MakeUser
 from tests.identity.helpers import PASSWORD
@@ -43,3 +53,27 @@ async def test_admin_sees_families_and_counts_but_no_medical_values(
     assert members.status_code == 200 and parent.token["user_id"] in members.text
     # Read-only: no create or edit form.
     assert (await client.get("/admin/family/create")).status_code in (302, 403, 404)
+
+
+async def test_demo_family_has_five_years_and_its_pdf_report_is_fast(
+    session: AsyncSession, settings: Settings
+) -> None:
+    calls: list[Any] = []
+    await demo(session=session, settings=settings, progress=lambda *a, **k: calls.append(a), size="small")
+    await demo(session=session, settings=settings, progress=lambda *a, **k: calls.append(a), size="small")
+    family_id = await session.scalar(select(Family.id))
+    assert (await session.scalar(select(func.count()).select_from(Family))) == 1
+    count = await session.scalar(select(func.count()).select_from(Transfusion))
+    assert 240 <= count <= 280
+    assert await session.scalar(select(func.count()).select_from(Analysis)) == 60
+
+    today = dt.date.today()
+    started = time.perf_counter()
+    built = await report.build(
+        session=session, family_id=family_id, start=today - dt.timedelta(days=6 * 366), end=today
+    )
+    pdf = report_files.as_pdf(built, font=None)
+    elapsed = time.perf_counter() - started
+    assert built.summary["count"] == count and len(built.ferritin) == 60
+    assert built.summary["mean_interval_days"] == pytest.approx(7, abs=0.5)
+    assert pdf.startswith(b"%PDF") and elapsed < 2.0, elapsed

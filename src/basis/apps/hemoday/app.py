@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from basis.apps.hemoday.admin import VIEWS
+from basis.apps.hemoday.demo import demo
 from basis.apps.hemoday.reminders import start_scanner, stop_scanner
 from basis.apps.hemoday.reset_page import page_router
 from basis.apps.hemoday.router import public_router, router
@@ -16,6 +17,7 @@ spec = AppSpec(
     routers=[router],
     public_routers=[public_router, page_router],
     admin_views=VIEWS,
+    demo=demo,
     migrations_dir=Path(__file__).parent / "migrations",
     models_module="basis.apps.hemoday.models",
     settings=HemodaySettings,
