@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.hemoday import exceptions as exc
@@ -177,8 +177,17 @@ async def _apply(session: AsyncSession, table: str, family_id: str, plan: _Plan,
             for row in rows:
                 row["is_default"] = False
         await session.execute(insert(t), rows)
+    # One executemany per set of columns: a client sends whole records, so usually one in all.
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for pk, values in plan.updates:
-        await session.execute(update(t).where(t.c.pk == pk).values(**values, **stamp))
+        groups.setdefault(tuple(sorted(values)), []).append({"_pk": pk, **values, **stamp})
+    for names, rows in groups.items():
+        stmt = (
+            update(t)
+            .where(t.c.pk == bindparam("_pk"))
+            .values({name: bindparam(name) for name in (*names, *stamp)})
+        )
+        await session.execute(stmt.execution_options(synchronize_session=False), rows)
     if plan.touches:
         await session.execute(update(t).where(t.c.pk.in_(plan.touches)).values(changed_ms=now_ms))
     if plan.deletes:
