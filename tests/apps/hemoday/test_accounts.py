@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -283,3 +284,27 @@ async def test_reset_link_opens_a_page_that_sets_the_new_password(
         "/api/v1/auth/login", json={"email": parent.email, "password": "a-new-family-secret-9"}
     )
     assert login.status_code == 200
+
+
+async def test_app_tokens_are_core_sessions_that_logout_ends(
+    hemoday: HemoDay, client: httpx.AsyncClient
+) -> None:
+    parent = await hemoday.register()
+    other_device = await client.post("/api/v1/auth/login", json={"email": parent.email, "password": PASSWORD})
+    assert (await client.post("/auth/logout", headers=parent.headers)).status_code == 200
+    assert (await client.get("/api/v1/sync", headers=parent.headers)).status_code == 401
+    # Another device's session goes on.
+    still = {"Authorization": f"Bearer {other_device.json()['access_token']}"}
+    assert (await client.get("/api/v1/auth/me", headers=still)).status_code == 200
+
+
+async def test_a_core_account_gets_a_family_of_its_own_on_first_use(
+    client: httpx.AsyncClient, user_headers: dict[str, str]
+) -> None:
+    first, second = await asyncio.gather(
+        client.get("/api/v1/auth/me", headers=user_headers),
+        client.get("/api/v1/family", headers=user_headers),
+    )
+    assert first.status_code == second.status_code == 200
+    assert first.json()["family_id"] == second.json()["id"]
+    assert [m["role"] for m in second.json()["members"]] == ["owner"]

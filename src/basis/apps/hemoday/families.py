@@ -91,23 +91,25 @@ async def move_to_own_family(session: AsyncSession, member: Member) -> Family:
 
 async def caller_of(session: AsyncSession, user: User) -> Caller:
     """The caller's current family; a first-time user gets a family of their own."""
-    stmt = select(Member).where(Member.user_id == user.id).execution_options(populate_existing=True)
+    # Plain values first: a rollback below expires the session's rows, the caller's too.
+    user_id, email, created_at = user.id, user.email, user.created_at
+    stmt = select(Member).where(Member.user_id == user_id).execution_options(populate_existing=True)
     member = (await session.execute(stmt)).scalar_one_or_none()
     if member is None:
         try:
-            family = await new_family(session, user.id)
-            member = await add_member(session, user_id=user.id, family_id=family.id, role="owner")
+            family = await new_family(session, user_id)
+            member = await add_member(session, user_id=user_id, family_id=family.id, role="owner")
             await session.commit()
         except IntegrityError:  # a concurrent first request made it
             await session.rollback()
             member = (await session.execute(stmt)).scalar_one()
     return Caller(
-        user_id=user.id,
+        user_id=user_id,
         public_id=member.public_id,
         family_id=member.family_id,
         role=member.role,
-        email=user.email,
-        created_at=user.created_at,
+        email=email,
+        created_at=created_at,
     )
 
 
