@@ -193,7 +193,7 @@ async def test_of_two_conflicting_pushes_through_two_processes_exactly_one_wins(
             name: {"Authorization": f"Bearer {t['access_token']}"} for name, t in (("mum", mum), ("dad", dad))
         }
         async with httpx.AsyncClient(timeout=30) as client:
-            ids = [f"t{n}" for n in range(8)]
+            ids = [f"t{n}" for n in range(4)]
             created = {
                 "transfusions": {"created": [transfusion(i) for i in ids], "updated": [], "deleted": []}
             }

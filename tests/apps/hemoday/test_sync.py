@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.apps.hemoday.conftest import HemoDay, Person, only, transfusion
 
@@ -119,37 +118,36 @@ async def test_push_semantics_of_created_updated_deleted(hemoday: HemoDay) -> No
     assert (row["title"], row["time"], row["repeat"]) == ("Анализы", "09:30", "Ежемесячно")
 
 
-@pytest.mark.parametrize(
-    ("table", "record"),
-    [
-        ("transfusions", transfusion("x", volume=0)),
-        ("transfusions", transfusion("x", volume=5001)),
-        ("transfusions", transfusion("x", weight=400.5)),
-        ("transfusions", transfusion("x", weight="30")),
-        ("transfusions", transfusion("x", volume=True)),
-        ("transfusions", transfusion("x", hb_before=-1)),
-        ("transfusions", transfusion("x", date="01.03.2026")),
-        ("transfusions", transfusion("x", date="2026-02-30")),
-        ("transfusions", {"id": "x", "date": "2026-03-01", "volume": 100}),
-        ("transfusions", transfusion(5)),
-        ("transfusions", transfusion("x" * 65)),
-        ("analyses", {"id": "a", "date": "2026-03-01"}),
-        ("analysis_items", {"id": "i", "analysis_id": "a", "name": "Ферритин", "value": 1500}),
-        ("reminders", {"id": "r", "title": "t", "date": "2026-03-01", "time": "24:00", "repeat": "Никогда"}),
-        ("reminders", {"id": "r", "title": "t", "date": "2026-03-01", "time": "9:00", "repeat": "Никогда"}),
-        ("documents", {"id": "d", "name": "scan"}),
-        ("component_types", {"id": "c", "icon_name": "droplet"}),
-        ("no_such_table", {"id": "q"}),
-    ],
-)
-async def test_a_bad_record_refuses_the_whole_push(hemoday: HemoDay, table: str, record: Any) -> None:
+BAD_RECORDS: list[tuple[str, Any]] = [
+    ("transfusions", transfusion("x", volume=0)),
+    ("transfusions", transfusion("x", volume=5001)),
+    ("transfusions", transfusion("x", weight=400.5)),
+    ("transfusions", transfusion("x", weight="30")),
+    ("transfusions", transfusion("x", volume=True)),
+    ("transfusions", transfusion("x", hb_before=-1)),
+    ("transfusions", transfusion("x", date="01.03.2026")),
+    ("transfusions", transfusion("x", date="2026-02-30")),
+    ("transfusions", {"id": "x", "date": "2026-03-01", "volume": 100}),
+    ("transfusions", transfusion(5)),
+    ("transfusions", transfusion("x" * 65)),
+    ("analyses", {"id": "a", "date": "2026-03-01"}),
+    ("analysis_items", {"id": "i", "analysis_id": "a", "name": "Ферритин", "value": 1500}),
+    ("reminders", {"id": "r", "title": "t", "date": "2026-03-01", "time": "24:00", "repeat": "Никогда"}),
+    ("reminders", {"id": "r", "title": "t", "date": "2026-03-01", "time": "9:00", "repeat": "Никогда"}),
+    ("documents", {"id": "d", "name": "scan"}),
+    ("component_types", {"id": "c", "icon_name": "droplet"}),
+    ("no_such_table", {"id": "q"}),
+]
+
+
+async def test_a_bad_record_refuses_the_whole_push(hemoday: HemoDay) -> None:
     parent = await hemoday.register()
     await parent.pull()
-    good = transfusion("good")
-    changes = {"transfusions": {"created": [good], "updated": [], "deleted": []}}
-    changes.setdefault(table, {"created": [], "updated": [], "deleted": []})["updated"] = [record]
-    body = await parent.push(changes, expect=422)
-    assert body["code"] == "validation_error"
+    for table, record in BAD_RECORDS:
+        changes = {"transfusions": {"created": [transfusion("good")], "updated": [], "deleted": []}}
+        changes.setdefault(table, {"created": [], "updated": [], "deleted": []})["updated"] = [record]
+        body = await parent.push(changes, expect=422)
+        assert body["code"] == "validation_error", (table, record)
     assert (await parent.pull(since=0))["transfusions"]["created"] == []
 
 
