@@ -41,16 +41,13 @@ async def _set_clock(session: AsyncSession, family_id: str, value: int) -> None:
 
 def _row(table: str, names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
     row = dict(zip(names, values, strict=True))
-    row["created_at"] = to_ms(from_db(row["created_at"]))
-    row["updated_at"] = to_ms(from_db(row["updated_at"]))
+    # plain_rows gives PostgreSQL's aware datetimes as psycopg reads them (in UTC), elsewhere
+    # UTCDateTime's: aware UTC either way.
+    row["created_at"] = to_ms(row["created_at"])
+    row["updated_at"] = to_ms(row["updated_at"])
     if table in WITH_DEFAULT_FLAG:
         row["is_default"] = False
     return row
-
-
-def from_db(value: Any) -> Any:
-    # plain_rows gives PostgreSQL's aware datetimes as they are; elsewhere UTCDateTime's.
-    return value
 
 
 async def pull(*, session: AsyncSession, family_id: str, last_pulled_at: int | None) -> dict[str, Any]:
