@@ -5,7 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from basis.apps.hemoday.models import FamilyEvent
 from tests.apps.hemoday.conftest import PASSWORD, HemoDay, only, transfusion
 from tests.apps.hemoday.test_uploads import PDF, upload
 
@@ -70,3 +73,42 @@ async def test_owner_deletes_the_family_with_the_password(
     assert (await client.get(f"{dead.path}?{dead.query}")).status_code == 404
     # The old invite code joins nobody.
     await hemoday.join(parent.token["invite_code"], expect=404)
+
+
+async def test_membership_changes_leave_a_trail_without_medical_values(
+    hemoday: HemoDay, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    parent = await hemoday.register()
+    aunt = await hemoday.join(parent.token["invite_code"])
+    doctor = await hemoday.join(parent.token["invite_code"])
+    await client.patch(
+        "/api/v1/family", json={"patient_name": "Аня", "patient_current_weight": 25}, headers=aunt.headers
+    )
+    await parent.post("/family/invite-code")
+    await parent.post("/family/remove-member", {"user_id": aunt.token["user_id"]})
+    await parent.post("/family/transfer-ownership", {"user_id": doctor.token["user_id"]})
+    await aunt.post("/family/leave")
+    gone = await client.request(
+        "DELETE", "/api/v1/family", json={"password": PASSWORD}, headers=doctor.headers
+    )
+    assert gone.status_code == 204
+
+    rows = (
+        await session.execute(
+            select(FamilyEvent.action, FamilyEvent.actor, FamilyEvent.after)
+            .where(FamilyEvent.family_id == parent.token["family_id"])
+            .order_by(FamilyEvent.id)
+        )
+    ).all()
+    assert [(r.action, r.actor) for r in rows] == [
+        ("family_created", parent.email),
+        ("joined", aunt.email),
+        ("joined", doctor.email),
+        ("family_updated", aunt.email),
+        ("invite_code_changed", parent.email),
+        ("member_removed", parent.email),
+        ("ownership_transferred", parent.email),
+        ("family_deleted", doctor.email),
+    ]
+    assert rows[3].after == {"fields": ["patient_current_weight", "patient_name"]}
+    assert "Аня" not in str([tuple(r) for r in rows])

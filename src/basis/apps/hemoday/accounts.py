@@ -104,6 +104,13 @@ async def register(
     else:
         role = "member"
     member = await families.add_member(session, user_id=user.id, family_id=family.id, role=role)
+    families.record(
+        session,
+        user,
+        "family_created" if role == "owner" else "joined",
+        family_id=family.id,
+        member_id=user.id,
+    )
     sid, token = await _open_session(session=session, settings=settings, user=user, meta=meta)
     audit(
         session, "register", success=True, meta=meta, user_id=user.id, details={"sid": sid, "app": "hemoday"}

@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import undefer
 from starlette.requests import Request
 
-from basis.apps.hemoday.models import COUNTS, Family, Member
+from basis.apps.hemoday.models import COUNTS, Family, FamilyEvent, Member
 from basis.core.admin import ReadOnlyView
 
 CATEGORY = "HemoDay"
@@ -49,4 +49,23 @@ class MemberAdmin(ReadOnlyView, model=Member):
     column_sortable_list = [Member.joined_at, Member.user_id]
 
 
-VIEWS = [FamilyAdmin, MemberAdmin]
+class FamilyEventAdmin(ReadOnlyView, model=FamilyEvent):
+    name = "Family event"
+    name_plural = "Family events"
+    category = CATEGORY
+    icon = "fa-solid fa-clock-rotate-left"
+    column_list = [
+        FamilyEvent.created_at,
+        FamilyEvent.family_id,
+        FamilyEvent.actor,
+        FamilyEvent.action,
+        FamilyEvent.entity_id,
+        FamilyEvent.after,
+    ]
+    column_labels = {FamilyEvent.entity_id: "Member (user id)"}
+    column_searchable_list = [FamilyEvent.family_id, FamilyEvent.actor, FamilyEvent.action]
+    column_sortable_list = [FamilyEvent.created_at]
+    column_default_sort = [(FamilyEvent.created_at, True)]
+
+
+VIEWS = [FamilyAdmin, MemberAdmin, FamilyEventAdmin]

@@ -82,6 +82,7 @@ async def delete_family(
     )
     keys = [f.key for f in await uploads.family_files(session, caller.family_id)]
     await session.execute(delete(Family).where(Family.id == caller.family_id))
+    families.record(session, caller, "family_deleted", family_id=caller.family_id, after={"files": len(keys)})
     await session.commit()
     # The rows are gone first: a file whose removal fails is unreachable (no row grants a link).
     for key in keys:

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.hemoday import exceptions as exc
-from basis.apps.hemoday.models import Family, Member
+from basis.apps.hemoday.models import Family, FamilyEvent, Member
+from basis.core.audit import Actor, AuditTrail
 from basis.core.time import utcnow
 from basis.identity.models import User
 
@@ -41,6 +42,41 @@ class Caller:
     @property
     def is_owner(self) -> bool:
         return self.role == "owner"
+
+    @property
+    def id(self) -> int:
+        """The caller as an audit actor (``basis.core.audit.Actor``)."""
+        return self.user_id
+
+    @property
+    def login_name(self) -> str | None:
+        return self.email
+
+
+TRAIL = AuditTrail(FamilyEvent)
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor | None,
+    action: str,
+    *,
+    family_id: str,
+    member_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """An entry of the family events trail, in the caller's transaction."""
+    entry = TRAIL.record(
+        session,
+        actor=actor,
+        action=action,
+        entity="member" if member_id else "family",
+        entity_id=member_id,
+        before=before,
+        after=after,
+    )
+    entry.family_id = family_id
 
 
 def new_invite_code() -> str:
@@ -175,6 +211,10 @@ async def update_family(session: AsyncSession, caller: Caller, changes: dict[str
     """Any member edits the patient's details; values are checked by the schema."""
     if changes:
         await session.execute(update(Family).where(Family.id == caller.family_id).values(**changes))
+        # Which fields, never their values: the patient's details are health data.
+        record(
+            session, caller, "family_updated", family_id=caller.family_id, after={"fields": sorted(changes)}
+        )
     await session.commit()
 
 
@@ -196,6 +236,14 @@ async def join(session: AsyncSession, caller: Caller, family: Family) -> None:
     member.family_id = family.id
     member.role = "member"
     member.joined_at = utcnow()
+    record(
+        session,
+        caller,
+        "joined",
+        family_id=family.id,
+        member_id=caller.user_id,
+        before={"family_id": caller.family_id},
+    )
     await session.commit()
 
 
@@ -203,7 +251,15 @@ async def leave(session: AsyncSession, caller: Caller) -> None:
     await _lock_family(session, caller.family_id)
     if caller.is_owner and await member_count(session, caller.family_id) > 1:
         raise exc.family_not_empty()
-    await move_to_own_family(session, await _member_row(session, caller))
+    family = await move_to_own_family(session, await _member_row(session, caller))
+    record(
+        session,
+        caller,
+        "left",
+        family_id=caller.family_id,
+        member_id=caller.user_id,
+        after={"family_id": family.id},
+    )
     await session.commit()
 
 
@@ -231,7 +287,16 @@ async def remove_member(session: AsyncSession, caller: Caller, public_id: str) -
     target = await _target(session, caller, public_id)
     if target.user_id == caller.user_id:
         raise exc.cannot_remove_owner()
-    await move_to_own_family(session, target)
+    removed = target.user_id
+    family = await move_to_own_family(session, target)
+    record(
+        session,
+        caller,
+        "member_removed",
+        family_id=caller.family_id,
+        member_id=removed,
+        after={"family_id": family.id},
+    )
     await session.commit()
 
 
@@ -245,6 +310,7 @@ async def transfer_ownership(session: AsyncSession, caller: Caller, public_id: s
     me = await _member_row(session, caller)
     target.role, me.role = "owner", "member"
     await session.execute(update(Family).where(Family.id == caller.family_id).values(owner_id=target.user_id))
+    record(session, caller, "ownership_transferred", family_id=caller.family_id, member_id=target.user_id)
     await session.commit()
 
 
@@ -253,5 +319,6 @@ async def regenerate_code(session: AsyncSession, caller: Caller) -> str:
         raise exc.owner_only()
     code = await _unique_code(session)
     await session.execute(update(Family).where(Family.id == caller.family_id).values(invite_code=code))
+    record(session, caller, "invite_code_changed", family_id=caller.family_id)
     await session.commit()
     return code

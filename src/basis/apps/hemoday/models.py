@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
+from basis.core.audit import AuditRecord
 from basis.core.db import Base, ExactString, UTCDateTime
 from basis.core.time import utcnow
 
@@ -192,6 +193,18 @@ class Upload(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FamilyEvent(AuditRecord, Base):
+    """Who changed a family's membership or settings: never a medical value. Kept when the
+    family is deleted (its deletion is an entry too)."""
+
+    __tablename__ = "hemoday_family_events"
+
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    family_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 def _count(model: type[Base], *live: Any) -> Any:
