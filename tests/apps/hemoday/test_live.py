@@ -183,55 +183,6 @@ async def test_the_mobile_apps_sync_client_converges_and_never_crosses_families(
     }
 
 
-async def test_of_two_conflicting_pushes_through_two_processes_exactly_one_wins(
-    live_servers: Callable[..., Any],
-) -> None:
-    with live_servers(2, rate_limits_enabled=False) as (first, second):
-        mum = register(first, "mum2@example.com")
-        dad = register(first, "dad2@example.com", mum["invite_code"])
-        auth = {
-            name: {"Authorization": f"Bearer {t['access_token']}"} for name, t in (("mum", mum), ("dad", dad))
-        }
-        async with httpx.AsyncClient(timeout=30) as client:
-            ids = [f"t{n}" for n in range(4)]
-            created = {
-                "transfusions": {"created": [transfusion(i) for i in ids], "updated": [], "deleted": []}
-            }
-            pulled = (await client.get(f"{first}/api/v1/sync", headers=auth["mum"])).json()["timestamp"]
-            assert (
-                await client.post(
-                    f"{first}/api/v1/sync",
-                    json={"changes": created, "last_pulled_at": pulled},
-                    headers=auth["mum"],
-                )
-            ).status_code == 200
-            since = (await client.get(f"{second}/api/v1/sync", headers=auth["dad"])).json()["timestamp"]
-
-            async def push(base: str, who: str, record_id: str, hb: int) -> int:
-                body = {
-                    "changes": {
-                        "transfusions": {
-                            "created": [],
-                            "updated": [transfusion(record_id, hb_after=hb)],
-                            "deleted": [],
-                        }
-                    },
-                    "last_pulled_at": since,
-                }
-                return (await client.post(f"{base}/api/v1/sync", json=body, headers=auth[who])).status_code
-
-            outcomes = await asyncio.gather(
-                *(push(first, "mum", i, 130) for i in ids), *(push(second, "dad", i, 140) for i in ids)
-            )
-            final = (await client.get(f"{second}/api/v1/sync", headers=auth["dad"])).json()
-    for index, record_id in enumerate(ids):
-        pair = sorted((outcomes[index], outcomes[index + len(ids)]))
-        assert pair == [200, 409], (record_id, pair)
-    rows = {r["id"]: r["hb_after"] for r in final["changes"]["transfusions"]["created"]}
-    winners = {i: 130 if outcomes[n] == 200 else 140 for n, i in enumerate(ids)}
-    assert rows == winners
-
-
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
@@ -244,12 +195,62 @@ def mailbox() -> Iterator[Mailbox]:
         controller.stop()
 
 
-async def test_no_password_or_token_in_the_server_log(
+async def conflicting_pushes(first: str, second: str) -> list[str]:
+    """Of two pushes changing one record with one last_pulled_at, through two processes,
+    exactly one wins; the winner's values are stored."""
+    mum = register(first, "mum2@example.com")
+    dad = register(first, "dad2@example.com", mum["invite_code"])
+    auth = {
+        name: {"Authorization": f"Bearer {t['access_token']}"} for name, t in (("mum", mum), ("dad", dad))
+    }
+    async with httpx.AsyncClient(timeout=30) as client:
+        ids = [f"t{n}" for n in range(4)]
+        created = {"transfusions": {"created": [transfusion(i) for i in ids], "updated": [], "deleted": []}}
+        pulled = (await client.get(f"{first}/api/v1/sync", headers=auth["mum"])).json()["timestamp"]
+        assert (
+            await client.post(
+                f"{first}/api/v1/sync",
+                json={"changes": created, "last_pulled_at": pulled},
+                headers=auth["mum"],
+            )
+        ).status_code == 200
+        since = (await client.get(f"{second}/api/v1/sync", headers=auth["dad"])).json()["timestamp"]
+
+        async def push(base: str, who: str, record_id: str, hb: int) -> int:
+            body = {
+                "changes": {
+                    "transfusions": {
+                        "created": [],
+                        "updated": [transfusion(record_id, hb_after=hb)],
+                        "deleted": [],
+                    }
+                },
+                "last_pulled_at": since,
+            }
+            return (await client.post(f"{base}/api/v1/sync", json=body, headers=auth[who])).status_code
+
+        outcomes = await asyncio.gather(
+            *(push(first, "mum", i, 130) for i in ids), *(push(second, "dad", i, 140) for i in ids)
+        )
+        final = (await client.get(f"{second}/api/v1/sync", headers=auth["dad"])).json()
+    for index, record_id in enumerate(ids):
+        pair = sorted((outcomes[index], outcomes[index + len(ids)]))
+        assert pair == [200, 409], (record_id, pair)
+    rows = {r["id"]: r["hb_after"] for r in final["changes"]["transfusions"]["created"]}
+    winners = {i: 130 if outcomes[n] == 200 else 140 for n, i in enumerate(ids)}
+    assert rows == winners
+    return [mum["access_token"], dad["access_token"]]
+
+
+async def test_two_processes_conflicting_pushes_and_a_log_without_secrets(
     live_servers: Callable[..., Any], mailbox: Mailbox, tmp_path: Path
 ) -> None:
+    """Two server processes: conflicting pushes through both (one wins), then the accounts'
+    calls; no password, reset token or access token reaches either server's log."""
     smtp = {"smtp_host": "127.0.0.1", "smtp_port": mailbox_port(mailbox), "smtp_tls": "none"}
     secrets: list[str] = [PASSWORD, "Wrong-Guess-Of-A-Password-9"]
-    with live_servers(1, log_level="DEBUG", **smtp) as (base,):
+    with live_servers(2, log_level="DEBUG", rate_limits_enabled=False, **smtp) as (base, second):
+        secrets.extend(await conflicting_pushes(base, second))
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             token = register(base, "logs@example.com")["access_token"]
             secrets.append(token)
