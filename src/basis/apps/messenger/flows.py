@@ -3,6 +3,7 @@ REST and the socket both call these, so the two behave alike."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,15 +86,21 @@ async def check_rate(ctx: Context, user_id: int) -> None:
 
 
 async def send_message(
-    ctx: Context, *, sender_id: int, chat_id: int, data: MessageCreate
+    ctx: Context,
+    *,
+    sender_id: int,
+    chat_id: int,
+    data: MessageCreate,
+    acknowledge: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The Message as a dict, and whether it was a repeat of an earlier send (nothing stored,
-    nothing pushed, the rate limit untouched)."""
+    nothing pushed, the rate limit untouched). ``acknowledge`` gets the message once stored,
+    before anyone is told: a sending socket hears its ACK before its own ``new_message``."""
     session = ctx.session
     if data.temp_id is not None:
         earlier = await _earlier_answer(ctx, sender_id, data.temp_id)
         if earlier is not None:
-            return await _replay(ctx, earlier), True
+            return await _acknowledged(await _replay(ctx, earlier), acknowledge), True
     await chats.require_member(session, chat_id=chat_id, user_id=sender_id)
     if data.attachments:
         await attachments.check(
@@ -126,13 +133,21 @@ async def send_message(
         answer=lambda body: Answer(201, body),
     )
     if done.value is None:
-        return await _replay(ctx, done.answer), True
-    body = done.value
+        return await _acknowledged(await _replay(ctx, done.answer), acknowledge), True
+    body = await _acknowledged(done.value, acknowledge)
     members = await chats.member_ids(session, chat_id)
     await session.rollback()
     await events.to_users(ctx.infra.hub, members, events.chat_event("new_message", chat_id, message=body))
     await _offline_mail(ctx, chat_id=chat_id, sender_id=sender_id, message_id=body["id"], members=members)
     return body, False
+
+
+async def _acknowledged(
+    body: dict[str, Any], acknowledge: Callable[[dict[str, Any]], Awaitable[None]] | None
+) -> dict[str, Any]:
+    if acknowledge is not None:
+        await acknowledge(body)
+    return body
 
 
 async def _offline_mail(

@@ -78,8 +78,13 @@ async def _send(ctx: flows.Context, socket: Socket[SocketUser], frame: dict[str,
             for e in error.errors(include_url=False, include_input=False)
         ]
         raise EventError(422, "validation_error", problems) from None
-    body, _ = await flows.send_message(ctx, sender_id=socket.principal.user_id, chat_id=chat_id, data=data)
-    await socket.send({"type": "message_sent", "temp_id": data.temp_id, "message": body})
+
+    async def acknowledge(body: dict[str, Any]) -> None:
+        await socket.send({"type": "message_sent", "temp_id": data.temp_id, "message": body})
+
+    await flows.send_message(
+        ctx, sender_id=socket.principal.user_id, chat_id=chat_id, data=data, acknowledge=acknowledge
+    )
 
 
 async def _receipt(ctx: flows.Context, socket: Socket[SocketUser], frame: dict[str, Any], kind: str) -> None:
