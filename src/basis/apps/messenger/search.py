@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.messenger.models import ChatMember, Message
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")
+"""Letters and digits: an underscore separates words, as in PostgreSQL's parser."""
 BATCH = 200
 
 
@@ -36,7 +37,7 @@ def _escape_like(word: str) -> str:
 
 def matches(text: str, words: list[str]) -> bool:
     lowered = text.lower()
-    return all(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", lowered) for w in words)
+    return all(re.search(rf"(?<![^\W_]){re.escape(w)}(?![^\W_])", lowered) for w in words)
 
 
 async def search(
