@@ -211,3 +211,22 @@ async def test_one_senders_messages_arrive_in_order_on_every_socket(live: Api) -
         )
     texts = [(await receive_type(reader, "new_message"))["message"]["text"] for _ in range(15)]
     assert texts == [str(i) for i in range(15)]
+
+
+async def test_the_rate_limit_is_shared_by_rest_and_the_socket(live: Api) -> None:
+    ann, bob = await live.person(), await live.person()
+    chat = await live.dialog(ann, bob)
+    ws = await live.socket(ann)
+    for i in range(30):
+        await live.send(ann, chat["id"], f"rest {i}")
+    for i in range(30):
+        await send(ws, {"type": "send_message", "temp_id": f"w{i}", "chat_id": chat["id"], "text": f"ws {i}"})
+        await receive_type(ws, "message_sent")
+    await send(ws, {"type": "send_message", "temp_id": "over", "chat_id": chat["id"], "text": "too many"})
+    error = await receive_type(ws, "error")
+    assert error["status"] == 429 and error["code"] == "rate_limited" and error["temp_id"] == "over"
+    await live.send(ann, chat["id"], "also too many", expect=429)
+    # The repeat of a stored temp_id still answers: it is no new message.
+    await send(ws, {"type": "send_message", "temp_id": "w0", "chat_id": chat["id"], "text": "ws 0"})
+    assert (await receive_type(ws, "message_sent"))["message"]["text"] == "ws 0"
+    assert len(await live.get(ann, f"/api/chats/{chat['id']}/messages", limit=100)) == 60
