@@ -79,10 +79,12 @@ async def _earlier_answer(ctx: Context, sender_id: int, temp_id: str) -> Answer 
     return Answer(row.status_code, row.response_body, replayed=True)
 
 
-async def check_rate(ctx: Context, user_id: int) -> None:
-    result = await ctx.infra.limiter.hit(ctx.app.send_limit, "messenger.send", str(user_id))
-    if not result.allowed:
-        raise TooManyRequests("Too many messages; slow down", retry_after=result.retry_after)
+class _RateRefused(Exception):
+    """Not a BasisError: the idempotency store must not keep this refusal for the temp_id."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate limited")
+        self.retry_after = retry_after
 
 
 async def send_message(
@@ -107,9 +109,13 @@ async def send_message(
             session=session, storage=ctx.infra.storage, user_id=sender_id, files=data.attachments
         )
     await session.rollback()  # reads done: the claim and the work run in one fresh transaction
-    await check_rate(ctx, sender_id)
 
     async def work() -> dict[str, Any]:
+        # Counted only once the temp_id is claimed: a concurrent repeat waits for the claim and
+        # replays, costing nothing; a refusal leaves the temp_id unused for a later retry.
+        result = await ctx.infra.limiter.hit(ctx.app.send_limit, "messenger.send", str(sender_id))
+        if not result.allowed:
+            raise _RateRefused(result.retry_after)
         message = await messages.store(
             session=session, chat_id=chat_id, sender_id=sender_id, text=data.text, temp_id=data.temp_id
         )
@@ -123,15 +129,19 @@ async def send_message(
             )
         return views.dump(await views.message_out(session, ctx.infra.storage, message, ctx.expires))
 
-    done = await run_once(
-        session,
-        SEND_KEYS,
-        scope={"user_id": sender_id},
-        key=data.temp_id,
-        payload=SEND_FINGERPRINT,
-        work=work,
-        answer=lambda body: Answer(201, body),
-    )
+    try:
+        done = await run_once(
+            session,
+            SEND_KEYS,
+            scope={"user_id": sender_id},
+            key=data.temp_id,
+            payload=SEND_FINGERPRINT,
+            work=work,
+            answer=lambda body: Answer(201, body),
+        )
+    except _RateRefused as refused:
+        await session.rollback()
+        raise TooManyRequests("Too many messages; slow down", retry_after=refused.retry_after) from None
     if done.value is None:
         return await _acknowledged(await _replay(ctx, done.answer), acknowledge), True
     body = await _acknowledged(done.value, acknowledge)
