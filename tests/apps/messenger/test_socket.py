@@ -230,3 +230,21 @@ async def test_the_rate_limit_is_shared_by_rest_and_the_socket(live: Api) -> Non
     await send(ws, {"type": "send_message", "temp_id": "w0", "chat_id": chat["id"], "text": "ws 0"})
     assert (await receive_type(ws, "message_sent"))["message"]["text"] == "ws 0"
     assert len(await live.get(ann, f"/api/chats/{chat['id']}/messages", limit=100)) == 60
+
+
+async def test_a_refresh_token_opens_no_socket(live: Api) -> None:
+    registered = await live.client.post(
+        "/api/auth/register",
+        json={"email": "sock@example.com", "username": "sock", "password": "a long enough passphrase 42"},
+    )
+    refresh = registered.json()["refresh_token"]
+    try:
+        async with connect(f"{live.ws_base}/ws?token={refresh}") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code in (1008, 4401, 4403)
+    except InvalidStatus as refused:
+        assert refused.response.status_code in (401, 403)
+    access = registered.json()["access_token"]
+    async with connect(f"{live.ws_base}/ws?token={access}") as ws:
+        assert await silent(ws)
