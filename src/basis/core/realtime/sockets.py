@@ -246,7 +246,8 @@ async def _read(socket: Socket[P], on_frame: FrameHandler | None) -> None:
             continue
         if len(raw) > MAX_FRAME_BYTES:
             await socket.send(
-                {"type": "error", "status": 413, "code": "frame_too_large", "detail": "A frame is at most 64 KiB"}
+                {"type": "error", "status": 413, "code": "frame_too_large",
+                 "detail": "A frame is at most 64 KiB"}
             )
             continue
         try:
