@@ -48,11 +48,13 @@ async def test_a_repeated_temp_id_answers_the_first_message_once(api: Api) -> No
     # temp_id is per sender: bob may use the same one.
     bobs = await api.send(bob, chat["id"], "mine", temp_id="t-1")
     assert bobs["id"] != first["id"]
+    # Exact: another case is another temp_id (MariaDB compares strings ignoring case by default).
+    await api.send(ann, chat["id"], "other case", temp_id="T-1")
     answers = await asyncio.gather(
         *(api.send(ann, chat["id"], "burst", temp_id="t-2", expect=None) for _ in range(4))
     )
     assert len({a["id"] for a in answers}) == 1
-    assert len(await api.get(ann, f"/api/chats/{chat['id']}/messages")) == 3
+    assert len(await api.get(ann, f"/api/chats/{chat['id']}/messages")) == 4
 
 
 async def test_history_pages_backwards_and_catches_up_forwards(api: Api) -> None:
@@ -90,6 +92,7 @@ async def test_edit_keeps_history_and_only_the_sender_edits_or_deletes(api: Api)
     assert (await api.client.delete(path, headers=bob.headers)).status_code == 403
     assert (await api.client.delete(path, headers=ann.headers)).status_code == 204
     assert (await api.client.delete(path, headers=ann.headers)).status_code == 404
+    await api.get(bob, f"{path}/history", expect=404)  # no earlier text survives a deletion
     assert (await api.client.patch(path, json={"text": "zombie"}, headers=ann.headers)).status_code == 404
     listed = await api.get(bob, f"/api/chats/{chat['id']}/messages")
     assert all(m["text"] == "" and m["deleted_at"] for m in listed if m["id"] == message["id"])

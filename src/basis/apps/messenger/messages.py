@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.messenger import exceptions as exc
@@ -95,13 +96,17 @@ async def delete(*, session: AsyncSession, chat_id: int, message_id: int, user_i
     attachments = (await session.scalars(select(Attachment).where(Attachment.message_id == message.id))).all()
     for attachment in attachments:
         await session.delete(attachment)
+    # Earlier versions go too: a deleted message keeps no text anywhere.
+    await session.execute(sa_delete(MessageEdit).where(MessageEdit.message_id == message.id))
     await session.flush()
     return message
 
 
 async def edits(*, session: AsyncSession, chat_id: int, message_id: int, user_id: int) -> list[MessageEdit]:
     await require_member(session, chat_id=chat_id, user_id=user_id)
-    await _message_in_chat(session, chat_id=chat_id, message_id=message_id)
+    message = await _message_in_chat(session, chat_id=chat_id, message_id=message_id)
+    if message.deleted_at is not None:
+        raise exc.message_not_found()
     stmt = select(MessageEdit).where(MessageEdit.message_id == message_id).order_by(MessageEdit.id)
     return list((await session.scalars(stmt)).all())
 

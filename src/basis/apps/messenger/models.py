@@ -135,4 +135,6 @@ class SendKey(IdempotencyRecord, Base):
     __tablename__ = "messenger_send_keys"
     __table_args__ = (UniqueConstraint("user_id", "key"),)
 
+    key: Mapped[str] = mapped_column(ExactString(MAX_TEMP_ID))
+    """Compared byte for byte (MariaDB would otherwise take "A" and "a" for one temp_id)."""
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -136,7 +136,7 @@ def upgrade() -> None:
     op.create_table(
         "messenger_send_keys",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("key", basis.core.db.ExactString(length=200), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("response_body", sa.JSON(), nullable=True),
