@@ -4,6 +4,7 @@ read markers and delivery receipts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy import delete as sa_delete
@@ -35,10 +36,11 @@ async def history(
     limit: int,
     before_id: int | None = None,
     after_id: int | None = None,
-) -> list[Message]:
+) -> list[Any]:
     """Newest first below ``before_id``; oldest first above ``after_id`` (catch-up)."""
     await require_member(session, chat_id=chat_id, user_id=user_id)
-    stmt = select(Message).where(Message.chat_id == chat_id)
+    # Plain rows of the columns (the hot read path): no ORM identity bookkeeping.
+    stmt = select(*Message.__table__.c).where(Message.chat_id == chat_id)
     if after_id is not None:
         stmt = stmt.where(Message.id > after_id).order_by(Message.id.asc())
         if before_id is not None:
@@ -47,7 +49,7 @@ async def history(
         if before_id is not None:
             stmt = stmt.where(Message.id < before_id)
         stmt = stmt.order_by(Message.id.desc())
-    return list((await session.scalars(stmt.limit(limit))).all())
+    return list((await session.execute(stmt.limit(limit))).all())
 
 
 async def attachments_of(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import TypeAdapter
 
 from basis.apps.messenger import attachments, chats, flows, messages, search, views
 from basis.apps.messenger.dependencies import (
@@ -36,6 +37,12 @@ from basis.identity.deps import CurrentUser
 
 router = APIRouter(prefix="/api", tags=["messenger"])
 NO_CONTENT = Response(status_code=204)
+MESSAGES = TypeAdapter(list[MessageOut])
+
+
+def _messages(items: list[MessageOut]) -> Response:
+    # Built and checked once here: FastAPI would validate the list a second time.
+    return Response(MESSAGES.dump_json(items), media_type="application/json")
 
 
 async def _chat(ctx: flows.Context, user_id: int, chat_id: int) -> ChatOut:
@@ -97,7 +104,7 @@ async def mute_chat(chat_id: ChatId, data: MuteIn, user: CurrentUser, ctx: Conte
     return MuteOut(chat_id=chat_id, muted=data.muted)
 
 
-@router.get("/chats/{chat_id}/messages")
+@router.get("/chats/{chat_id}/messages", response_model=list[MessageOut])
 async def list_messages(
     chat_id: ChatId,
     user: CurrentUser,
@@ -105,7 +112,7 @@ async def list_messages(
     limit: HistoryLimit = 50,
     before_id: MessageBound | None = None,
     after_id: MessageBound | None = None,
-) -> list[MessageOut]:
+) -> Response:
     """Newest first below ``before_id``; with ``after_id``, oldest first (catch-up)."""
     rows = await messages.history(
         session=ctx.session,

@@ -27,7 +27,7 @@ async def attachment_out(storage: Storage, attachment: Attachment, expires_in: i
 
 
 async def messages_out(
-    session: AsyncSession, storage: Storage, rows: Sequence[Message], expires_in: int
+    session: AsyncSession, storage: Storage, rows: Sequence[Message | Any], expires_in: int
 ) -> list[MessageOut]:
     attached = await messages.attachments_of(session, [m.id for m in rows if m.deleted_at is None])
     out = []
