@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tests.apps.messenger.conftest import Api
 
 
@@ -40,3 +43,22 @@ async def test_search_matches_the_current_text_and_forgets_a_chat_i_left(api: Ap
     assert len(await api.get(ann, "/api/search", q="omega")) == 1
     await api.post(ann, f"/api/chats/{group['id']}/leave", expect=204)
     assert await api.get(ann, "/api/search", q="omega") == []
+
+
+async def test_on_sqlite_the_words_come_from_the_fts5_index(
+    api: Api, backend: str, session: AsyncSession
+) -> None:
+    if backend != "sqlite":
+        return
+    ann, bob = await api.person(), await api.person()
+    chat = await api.dialog(ann, bob)
+    message = await api.send(ann, chat["id"], "Zebra crossing")
+    query = text("SELECT rowid FROM messenger_messages_fts WHERE messenger_messages_fts MATCH 'zebra'")
+    assert list((await session.execute(query)).scalars()) == [message["id"]]
+    await session.rollback()  # SQLite: a reader holds the one write lock until it ends
+    await api.client.patch(
+        f"/api/chats/{chat['id']}/messages/{message['id']}", json={"text": "Horse"}, headers=ann.headers
+    )
+    assert list((await session.execute(query)).scalars()) == []
+    await session.rollback()
+    assert [m["id"] for m in await api.get(bob, "/api/search", q="horse")] == [message["id"]]

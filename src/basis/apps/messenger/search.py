@@ -1,15 +1,16 @@
 """Search in the caller's chats: whole words, case-insensitive, newest first.
 
 One interface, one implementation per backend: PostgreSQL full text (the ``simple``
-configuration: no stemming, so words match whole); SQLite and MariaDB a LIKE prefilter on
-each word, confirmed word by word here (their native FTS5 / FULLTEXT indexes are not built
-yet)."""
+configuration: no stemming, so words match whole); SQLite its FTS5 index
+(``messenger_messages_fts``, kept by triggers); MariaDB a LIKE prefilter on each word,
+confirmed word by word here (its FULLTEXT index drops short words and stopwords, so it could
+only ever prefilter)."""
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.messenger.models import ChatMember, Message
@@ -52,6 +53,17 @@ async def search(
         tsquery = func.plainto_tsquery("simple", " ".join(words))
         stmt = stmt.where(vector.op("@@")(tsquery)).order_by(Message.id.desc()).limit(limit)
         return list((await session.scalars(stmt)).all())
+    if session.get_bind().dialect.name == "sqlite":
+        # Each word quoted: a phrase of one token, never FTS5 syntax; the words are ANDed.
+        expression = " ".join(f'"{w}"' for w in words)
+        hits = (
+            text("SELECT rowid FROM messenger_messages_fts WHERE messenger_messages_fts MATCH :q")
+            .bindparams(q=expression)
+            .columns(rowid=Integer)
+            .subquery()
+        )
+        stmt = stmt.where(Message.id.in_(select(hits.c.rowid)))
+        return list((await session.scalars(stmt.order_by(Message.id.desc()).limit(limit))).all())
     for word in words:
         stmt = stmt.where(func.lower(Message.text).like(f"%{_escape_like(word)}%", escape="\\"))
     found: list[Message] = []
