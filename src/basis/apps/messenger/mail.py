@@ -59,6 +59,13 @@ async def schedule(
     others = [uid for uid in members if uid != sender_id]
     if not others:
         return
+    # Muted members never get mail: no job for them at all.
+    quiet = select(ChatMember.user_id).where(ChatMember.chat_id == chat_id, ChatMember.muted.is_(True))
+    muted = set((await ctx.session.scalars(quiet)).all())
+    await ctx.session.rollback()
+    others = [uid for uid in others if uid not in muted]
+    if not others:
+        return
     online = await ctx.presence.online(others)
     delay = ctx.app.offline_mail_delay_seconds
     for uid in others:
