@@ -20,6 +20,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/basis/bin:$PATH \
     BASIS_DATA_DIR=/var/lib/basis
+# A Unicode font for PDF reports (HemoDay's clinician's report, Cyrillic text).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 basis \
     && useradd --system --uid 10001 --gid basis --home-dir /var/lib/basis --shell /usr/sbin/nologin basis \
     && mkdir -p /var/lib/basis \

@@ -136,7 +136,13 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Terminal-Key"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "X-Terminal-Key",
+            ],
             expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
@@ -145,9 +151,7 @@ def create_app(
         EdgeMiddleware,
         max_bytes=settings.max_body_bytes,
         https=settings.is_https,
-        own_body_limit=(("PUT", FILES_PATH),),
+        own_body_limit=(("PUT", FILES_PATH), *(pair for spec in all_specs for pair in spec.own_body_limit)),
         hosts=settings.served_hosts,
     )
     return app
-
-

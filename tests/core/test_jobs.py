@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import signal
 import sys
 import uuid
@@ -15,12 +16,13 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.core.db import Database
 from basis.core.jobs import QUEUE_NAME, JobContext, JobQueue, UnknownJob, job, registered_jobs
 from basis.core.mail import OutboxMailer
-from basis.core.models import JobRun
+from basis.core.models import JobOutbox, JobRun
 from basis.core.time import utcnow
 from basis.identity.authcache import VERSION_KEY
 from basis.settings import Settings
@@ -28,6 +30,7 @@ from tests.example_app.models import ExampleNote
 from tests.support import backends
 from tests.support.live import ROOT, settings_env
 from tests.support.plugin import with_path, write_distribution
+from tests.support.proxy import cuttable
 
 CALLS: Counter[str] = Counter()
 """Runs per test token: each test passes its own token, so tests never see each other's runs."""
@@ -295,3 +298,75 @@ async def test_basis_worker_runs_queued_jobs_and_stops_on_sigterm(
     assert notes == ["from the worker"]
     mails = OutboxMailer(Path(settings_values["data_dir"]) / "outbox" / "mail.jsonl").read()
     assert [(m["to"], m["subject"]) for m in mails] == [(["ala@example.com"], "Note added")]
+
+
+async def outbox_rows(session: AsyncSession) -> list[str]:
+    keys = (await session.execute(select(JobOutbox.key).order_by(JobOutbox.id))).scalars().all()
+    await session.rollback()
+    return list(keys)
+
+
+async def test_a_staged_job_is_queued_when_its_transaction_commits_and_never_after_a_rollback(
+    queue: JobQueue, session: AsyncSession, token: str
+) -> None:
+    queue.stage(session, "tests.flaky", key=f"commit:{token}", token=token, failures=0)
+    await session.flush()
+    await queue.drain()
+    assert CALLS[token] == 0  # not before the commit
+    await session.commit()
+    await queue.drain()
+    assert CALLS[token] == 1
+    assert await outbox_rows(session) == []
+
+    queue.stage(session, "tests.flaky", key=f"rollback:{token}", token=f"{token}-rolled-back", failures=0)
+    await session.flush()
+    await session.rollback()
+    await queue.drain()
+    assert CALLS[f"{token}-rolled-back"] == 0
+    assert await outbox_rows(session) == []
+    with pytest.raises(UnknownJob):
+        queue.stage(session, "tests.nothing", key="x")
+
+
+async def test_jobs_left_in_the_outbox_by_a_dead_process_are_run_once_by_the_sweep(
+    make_queue: MakeQueue, session: AsyncSession, token: str
+) -> None:
+    # What a process leaves when it dies between its commit and queueing: the row, twice over
+    # (it staged the same key in two transactions).
+    long_ago = utcnow() - dt.timedelta(minutes=5)
+    for _ in range(2):
+        session.add(JobOutbox(task="tests.flaky", key=f"left:{token}", kwargs=json.dumps(
+            {"token": token, "failures": 0}), created_at=long_ago))
+    await session.commit()
+    queue = make_queue(outbox_interval=0.05, outbox_grace=1)
+    await queue.start()
+    async with asyncio.timeout(20):
+        while await outbox_rows(session):
+            await asyncio.sleep(0.05)
+    await queue.drain()
+    assert CALLS[token] == 1
+    assert (await runs(session))[f"left:{token}"][0] == "done"
+
+
+async def test_a_job_staged_while_redis_is_away_is_queued_once_it_is_back(
+    backend: str, make_queue: MakeQueue, session: AsyncSession, redis_url: str, token: str
+) -> None:
+    if backend != backends.chosen_backends()[0]:
+        pytest.skip("the queue's Redis behaves the same whatever the database: checked on one")
+    url = make_url(redis_url)
+    async with cuttable(url.host or "127.0.0.1", url.port or 6379) as proxy:
+        proxied = f"redis://127.0.0.1:{proxy.port}/{url.database}"
+        server = make_queue(proxied, outbox_interval=0.1, outbox_grace=0)
+        await server.start()
+        proxy.cut()
+        server.stage(session, "tests.flaky", key=f"away:{token}", token=token, failures=0)
+        await session.commit()  # the change is stored; its job waits in the outbox
+        assert await outbox_rows(session) == [f"away:{token}"]
+        proxy.restore()
+        worker = make_queue(redis_url, worker=True)
+        await worker.start()
+        async with asyncio.timeout(30):
+            while (await runs(session)).get(f"away:{token}", ("",))[0] != "done":
+                await asyncio.sleep(0.1)
+    assert CALLS[token] == 1
+    assert await outbox_rows(session) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, WebSocket
+from fastapi.routing import APIRoute
 
 from basis.core.http import include_flat
 
@@ -101,3 +102,33 @@ async def test_socket_routes_keep_the_dependencies_of_the_inclusion() -> None:
     assert opened[1]["text"] == "hello"
     refused = await _socket(app, [])
     assert "websocket.accept" not in [m["type"] for m in refused]
+
+
+class _StampedRoute(APIRoute):
+    def get_route_handler(self):  # type: ignore[no-untyped-def]
+        handler = super().get_route_handler()
+
+        async def stamped(request):  # type: ignore[no-untyped-def]
+            response = await handler(request)
+            response.headers["X-Route-Class"] = "stamped"
+            return response
+
+        return stamped
+
+
+@pytest.mark.parametrize("flat", [True, False])
+async def test_routes_keep_their_routers_route_class(flat: bool) -> None:
+    router = APIRouter(route_class=_StampedRoute)
+
+    @router.get("/stamped")
+    async def stamped() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app = FastAPI()
+    if flat:
+        include_flat(app, router)
+    else:
+        app.include_router(router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/stamped")).headers["x-route-class"] == "stamped"

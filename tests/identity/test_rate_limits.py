@@ -76,6 +76,33 @@ async def test_limit_is_per_ip_and_identifier_and_not_permanent(make_client, mak
             assert again.status_code == 200
 
 
+async def test_the_pair_limit_counts_the_account_whatever_name_is_typed(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    await make_user(email="both@example.com", username="both.names")
+    for name in ("both@example.com", "both.names", "BOTH@example.com", "both.names", " both@example.com"):
+        assert (await login(client, name, "wrong guess!")).status_code == 401
+    # Five guesses at one account from one address, under two names: the sixth waits either way.
+    for name in ("both.names", "both@example.com"):
+        response = await login(client, name)
+        assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+    # A name that is no account still has its own counter.
+    statuses = [(await login(client, "nobody.here", "whatever pass")).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+
+
+async def test_a_success_under_one_name_clears_the_guesses_under_the_other(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    await make_user(email="mixed@example.com", username="mixed")
+    for _ in range(4):
+        assert (await login(client, "mixed@example.com", "fat fingers!")).status_code == 401
+    assert (await login(client, "mixed")).status_code == 200
+    for _ in range(4):
+        assert (await login(client, "mixed@example.com", "fat fingers!")).status_code == 401
+    assert (await login(client, "mixed@example.com")).status_code == 200
+
+
 async def test_untrusted_peer_cannot_choose_its_address(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:

@@ -54,6 +54,9 @@ class AppSpec:
     cli: typer.Typer | None = None
     on_startup: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
     on_shutdown: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
+    own_body_limit: Sequence[tuple[str, str]] = ()
+    """(method, path prefix) pairs whose routes limit their request bodies themselves while
+    they stream (an upload larger than ``BASIS_MAX_BODY_BYTES``): exempt from the edge's limit."""
     jobs_module: str | None = None
     """Imported by ``basis worker`` and by the server so the app's job functions are registered."""
     in_worker: Callable[[Any, Any, Any], AbstractAsyncContextManager[None]] | None = None

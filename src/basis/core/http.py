@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from basis import __version__
+from basis.core import outage
 from basis.core.errors import BadRequest, BasisError, Forbidden, NotFound
 from basis.core.logging import get_logger
 from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
@@ -93,9 +94,14 @@ def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
+def validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """The field errors of a 422 as every answer shows them (no secrets, nothing unprintable)."""
+    return [_clean_error(e) for e in exc.errors()]
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [_clean_error(e) for e in exc.errors()]
+    detail = validation_detail(exc)
     return JSONResponse(jsonable_encoder({"detail": detail, "code": "validation_error"}), status_code=422)
 
 
@@ -172,6 +178,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BasisError, _basis_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for exc_class in outage.HANDLED:
+        app.add_exception_handler(exc_class, outage.dependency_unavailable)
 
 
 _ROUTE_OPTIONS = [
@@ -197,6 +205,7 @@ def include_flat(app: FastAPI, router: APIRouter, dependencies: Sequence[params.
         if isinstance(route, APIRoute):
             options = {name: getattr(route, name) for name in _ROUTE_OPTIONS if hasattr(route, name)}
             options["dependencies"] = [*dependencies, *route.dependencies]
+            options["route_class_override"] = type(route)  # a router's own route class stays
             app.router.add_api_route(route.path, route.endpoint, **options)
         else:
             app.router.add_api_websocket_route(

@@ -31,6 +31,7 @@ from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.receiver import Receiver
 from taskiq_redis import RedisStreamBroker
 
+from basis.core import outbox
 from basis.core.logging import get_logger
 from basis.core.models import JobRun
 from basis.core.time import utcnow
@@ -131,6 +132,8 @@ class JobQueue:
         concurrency: int = 20,
         queue_name: str = QUEUE_NAME,
         shutdown_timeout: float = 10.0,
+        outbox_interval: float = 5.0,
+        outbox_grace: float = 10.0,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -142,6 +145,9 @@ class JobQueue:
         self.stale_after = timedelta(seconds=stale_after)
         self.concurrency = concurrency
         self.shutdown_timeout = shutdown_timeout
+        self.outbox_interval = outbox_interval
+        self.outbox_grace = outbox_grace
+        self._sweeper: asyncio.Task[None] | None = None
         self.in_process = not redis_url
         self.worker = worker and not self.in_process
         self.queue_name = queue_name
@@ -182,11 +188,18 @@ class JobQueue:
         self._broker.is_worker_process = self.worker or self.in_process
         await self._broker.startup()
         self._started = True
+        self._stop.clear()
         if self.worker:
-            self._stop.clear()
             self._consumer = asyncio.create_task(self._consume(), name="basis-jobs-consumer")
+        if self.outbox_interval > 0:
+            self._sweeper = asyncio.create_task(self._sweep_outbox(), name="basis-jobs-outbox")
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self._consumer is not None:
             self._stop.set()
             try:
@@ -241,7 +254,27 @@ class JobQueue:
                     with suppress(Exception):
                         await declare()
 
+    async def _sweep_outbox(self) -> None:
+        while True:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.outbox_interval):
+                    await self._stop.wait()
+            if self._stop.is_set():
+                return
+            try:
+                await outbox.sweep(self, grace=self.outbox_grace)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: try again next round
+                log.warning("outbox sweep failed", error=str(exc))
+
     # --- enqueueing
+
+    def stage(self, session: AsyncSession, name: str, *, key: str, **kwargs: Any) -> None:
+        """Queue ``name`` when ``session``'s transaction commits, and never if it rolls back
+        (``basis.core.outbox``). The key is required: it makes a second delivery a no-op."""
+        self._check(name, key, kwargs)
+        outbox.stage(self, session, name, key, kwargs)
 
     async def enqueue(self, name: str, *, key: str | None = None, **kwargs: Any) -> None:
         """Queue ``name``; returns once the job is queued (it runs soon, here or in a worker)."""

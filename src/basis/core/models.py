@@ -24,3 +24,17 @@ class JobRun(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class JobOutbox(Base):
+    """A job staged in the transaction of the change that calls for it (``JobQueue.stage``):
+    queued when that transaction commits, by the committing process at once or, if it died
+    first, by any process's sweep. Its key makes a second delivery a no-op."""
+
+    __tablename__ = "job_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    kwargs: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

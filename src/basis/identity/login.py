@@ -66,14 +66,17 @@ async def verify_credentials(
     """
     meta = meta.clipped()
     key = normalise_identifier(identifier)
-    limits = ratelimits.LoginLimits(infra.limiter, settings, ip=meta.ip or "unknown", identifier=key)
-    wait = await limits.take_attempt()
+    # The account first, known or not: the counters key on the account the name resolves to
+    # (its email and its username share them), and a lookup the server fails (database down)
+    # has taken no attempt, so an outage never locks anyone out.
     user = await get_user_by_identifier(session, key)
     user_id = user.id if user else None
+    account = ratelimits.account_key(user_id, key)
+    limits = ratelimits.LoginLimits(infra.limiter, settings, ip=meta.ip or "unknown", account=account)
+    wait = await limits.take_attempt()
     if wait is not None:
         await _rate_limited(session, meta, user_id, wait, channel)
-    account = ratelimits.account_key(user_id, key)
-    wait = await limits.ceiling_wait(account)
+    wait = await limits.ceiling_wait()
     if wait is not None:
         await _rate_limited(session, meta, user_id, wait, channel)
 
@@ -92,7 +95,7 @@ async def verify_credentials(
         elif required_role is not None and user.role != required_role:
             reason = "role_not_allowed"
     if reason is not None:
-        await limits.failed(account)
+        await limits.failed()
         audit(
             session,
             "login_failure",

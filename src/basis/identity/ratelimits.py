@@ -21,43 +21,46 @@ def account_key(user_id: int | None, identifier: str) -> str:
 
 
 class LoginLimits:
-    """The three login counters of identity.md, shared by every login path (API, aliases, panel)."""
+    """The three login counters of identity.md, shared by every login path (API, aliases, panel).
 
-    def __init__(self, limiter: RateLimiter, settings: Settings, *, ip: str, identifier: str) -> None:
+    ``account`` is ``account_key``: the account the typed name resolves to, so that its email
+    and its username count as one; a name that is no account counts under itself.
+    """
+
+    def __init__(self, limiter: RateLimiter, settings: Settings, *, ip: str, account: str) -> None:
         self.limiter = limiter
         self.settings = settings
         self.ip = ip
-        self.identifier = identifier
+        self.account = account
 
     async def take_attempt(self) -> int | None:
-        """Counts this attempt for (ip, identifier); seconds to wait when over the limit.
+        """Counts this attempt for (ip, account); seconds to wait when over the limit.
 
         Counted before the password is checked, so concurrent guesses cannot exceed the limit;
         a success gives the attempt back (``succeeded``).
         """
-        result = await self.limiter.hit(
-            self.settings.login_limit_ip_identifier, "login", self.ip, self.identifier
-        )
+        limit = self.settings.login_limit_ip_identifier
+        result = await self.limiter.hit(limit, "login", self.ip, self.account)
         return None if result.allowed else result.retry_after
 
-    async def ceiling_wait(self, account: str) -> int | None:
+    async def ceiling_wait(self) -> int | None:
         """Seconds to wait when the looser per-IP or per-account failure ceiling is reached."""
         waits = []
         for limit, key in (
             (self.settings.login_limit_ip, ("login-ip", self.ip)),
-            (self.settings.login_limit_account, ("login-account", account)),
+            (self.settings.login_limit_account, ("login-account", self.account)),
         ):
             result = await self.limiter.peek(limit, *key)
             if not result.allowed:
                 waits.append(result.retry_after)
         return max(waits) if waits else None
 
-    async def failed(self, account: str) -> None:
+    async def failed(self) -> None:
         await self.limiter.hit(self.settings.login_limit_ip, "login-ip", self.ip)
-        await self.limiter.hit(self.settings.login_limit_account, "login-account", account)
+        await self.limiter.hit(self.settings.login_limit_account, "login-account", self.account)
 
     async def succeeded(self) -> None:
-        await self.limiter.reset(self.settings.login_limit_ip_identifier, "login", self.ip, self.identifier)
+        await self.limiter.reset(self.settings.login_limit_ip_identifier, "login", self.ip, self.account)
 
 
 async def enforce(

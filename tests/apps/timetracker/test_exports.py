@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
@@ -21,6 +22,8 @@ COLUMNS = [
     "absent_days",
 ]
 NUMBERS = COLUMNS[3:]
+# Added at the end, so that clients reading the columns above by position keep working.
+HOURS = ["worked_hours", "expected_hours", "overtime_hours", "worked_hm", "expected_hm", "overtime_hm"]
 
 
 async def _month_of_work(tt: TT) -> list[dict[str, Any]]:
@@ -97,21 +100,27 @@ async def test_summary_and_exports_equal_the_daily_stats(tt: TT) -> None:
         assert f"worktime_{first}_{last}.csv" in csv_response.headers["content-disposition"]
         assert csv_response.content.startswith(b"\xef\xbb\xbf")
         lines = list(csv.reader(io.StringIO(csv_response.content.decode("utf-8-sig")), delimiter=";"))
-        assert lines[0] == COLUMNS
+        assert lines[0] == COLUMNS + HOURS
         assert len(lines) == 1 + len(rows)  # one row per employee, no totals row
         for line in lines[1:]:
             row = rows[int(line[0])]
             assert line[1] == row["full_name"] and line[2] == (row["department"] or "")
-            assert [int(v) for v in line[3:]] == [row[k] for k in NUMBERS]
+            assert [int(v) for v in line[3:8]] == [row[k] for k in NUMBERS]
+            seconds = [row[k] for k in NUMBERS[:3]]
+            assert [float(v.replace(",", ".")) for v in line[8:11]] == [round(s / 3600, 2) for s in seconds]
+            assert line[11:] == [f"{s // 3600}:{s % 3600 // 60:02d}" for s in seconds]
 
         xlsx = await tt.client.get("/api/export/worktime.xlsx", params=params, headers=tt.admin)
         assert xlsx.status_code == 200
         sheet = load_workbook(io.BytesIO(xlsx.content), read_only=True).active
         table = [list(r) for r in sheet.iter_rows(values_only=True)]
-        assert table[0] == COLUMNS and len(table) == 1 + len(rows)
+        assert table[0] == COLUMNS + HOURS and len(table) == 1 + len(rows)
         for line in table[1:]:
             row = rows[line[0]]
-            assert line[3:] == [row[k] for k in NUMBERS]
+            assert line[3:8] == [row[k] for k in NUMBERS]
+            seconds = [row[k] for k in NUMBERS[:3]]
+            assert line[8:11] == [round(s / 3600, 2) for s in seconds]
+            assert line[11:] == [dt.timedelta(minutes=s // 60) for s in seconds]
 
 
 async def test_the_spring_night_in_the_payroll(tt: TT) -> None:
@@ -123,6 +132,34 @@ async def test_the_spring_night_in_the_payroll(tt: TT) -> None:
     assert row["missing_out_count"] == 1
     # Expected: nine scheduled nights, one of them 7 h.
     assert row["expected_seconds"] == 9 * 8 * 3600 - 3600
+
+
+async def test_exports_give_hours_as_payroll_clerks_read_them(tt: TT) -> None:
+    clerk = await tt.employee(full_name="Celina Clerk")
+    await tt.client.post(
+        "/api/schedules",
+        json={"cells": [{"employee_id": clerk["id"], "day": "2026-03-10", "code": "8-16"}]},
+        headers=tt.admin,
+    )
+    await tt.manual(clerk["id"], "2026-03-10T08:00:00", "IN")
+    await tt.manual(clerk["id"], "2026-03-10T16:29:45", "OUT")
+    params = {"from_date": "2026-03-01", "to_date": "2026-03-31"}
+    content = (await tt.client.get("/api/export/worktime.csv", params=params, headers=tt.admin)).content
+    header, line = list(csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=";"))
+    row = dict(zip(header, line, strict=True))
+    assert row["worked_seconds"] == "30585" and row["expected_seconds"] == "28800"
+    # Decimal hours to the hundredth with a decimal comma (the ';' file is for Excel in Central
+    # Europe, where "8.50" would be text or a date); h:mm in whole minutes, like the daily stats.
+    assert (row["worked_hours"], row["worked_hm"]) == ("8,50", "8:29")
+    assert (row["expected_hours"], row["expected_hm"]) == ("8,00", "8:00")
+    assert (row["overtime_hours"], row["overtime_hm"]) == ("0,50", "0:29")
+    xlsx = await tt.client.get("/api/export/worktime.xlsx", params=params, headers=tt.admin)
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    cells = {sheet.cell(1, c).value: sheet.cell(2, c) for c in range(1, sheet.max_column + 1)}
+    # Real numbers and durations in the workbook, so that a clerk's SUM() works.
+    assert cells["worked_hours"].value == 8.5 and cells["worked_hours"].number_format == "0.00"
+    assert cells["worked_hm"].value == dt.timedelta(hours=8, minutes=29)
+    assert cells["worked_hm"].number_format == "[h]:mm"
 
 
 async def test_export_filters_and_rights(tt: TT) -> None:

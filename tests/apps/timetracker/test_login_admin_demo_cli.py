@@ -221,3 +221,28 @@ async def test_export_command_writes_the_same_rows_as_the_api(
     assert code == 0 and xlsx.read_bytes().startswith(b"PK")
     code, output = await _run_cli(settings_values, ROOT, "timetracker", "export", "--month", "March")
     assert code == 2 and "YYYY-MM" in output and "Traceback" not in output
+
+
+async def test_demo_data_is_added_beside_data_that_looks_like_it(
+    session: AsyncSession, settings: Settings, tt: TT
+) -> None:
+    # The guide's own example terminal, and a card the demo would have given its first employee.
+    await tt.terminal(name="Main entrance")
+    await tt.employee(full_name="Real Person", nfc_uid="04D00000A1B2")
+    calls, progress = _progress()
+    assert spec.demo is not None
+    await spec.demo(session=session, settings=settings, progress=progress, size="small")
+    assert await session.scalar(select(func.count()).select_from(Employee)) == 21
+    names = set(await session.scalars(select(Terminal.name)))
+    assert names == {"Main entrance", "Main entrance (demo)", "Warehouse gate", "Night door"}
+    assert await session.scalar(select(func.count()).select_from(Event)) > 500
+    assert "already present" not in str(calls)
+    await session.rollback()
+    marker = (await tt.client.get("/api/audit", params={"entity": "demo"}, headers=tt.admin)).json()
+    assert [(e["action"], e["actor"]) for e in marker["items"]] == [("demo_data", None)]
+    # The demo's own marker, not a name, says it is there: a second run adds nothing.
+    calls, progress = _progress()
+    await spec.demo(session=session, settings=settings, progress=progress, size="small")
+    assert await session.scalar(select(func.count()).select_from(Employee)) == 21
+    assert await session.scalar(select(func.count()).select_from(Terminal)) == 4
+    assert "already present" in str(calls)

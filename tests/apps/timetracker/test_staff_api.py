@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from basis.core.time import utcnow
 from tests.apps.timetracker.conftest import TT
@@ -127,17 +130,24 @@ async def test_schedule_cells_bulk_upsert_list_and_delete(tt: TT) -> None:
         {"employee_id": b["id"], "day": "2026-03-04", "start": "25:00", "end": "08:00"},
         {"employee_id": b["id"], "day": "2026-03-05", "start": "08:00"},
     ]
-    saved = await tt.client.post("/api/schedules", json={"cells": cells}, headers=tt.admin)
-    assert saved.status_code == 200, saved.text
-    body = saved.json()
-    assert body["saved"] == 4
-    assert [(e["index"], e["code"]) for e in body["errors"]] == [
+    refused = await tt.client.post("/api/schedules", json={"cells": cells}, headers=tt.admin)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "invalid_schedule"
+    assert [(e["index"], e["code"]) for e in refused.json()["errors"]] == [
         (4, "invalid_code"),
         (5, "employee_not_found"),
         (6, "validation_error"),
         (7, "invalid_time"),
         (8, "invalid_cell"),
     ]
+    # One bad cell and nothing of the batch is stored.
+    nothing = await tt.client.get(
+        "/api/schedules", params={"from_date": "2026-03-01", "to_date": "2026-03-31"}, headers=tt.admin
+    )
+    assert nothing.json()["items"] == []
+    saved = await tt.client.post("/api/schedules", json={"cells": cells[:4]}, headers=tt.admin)
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {"saved": 4, "deleted": 0, "errors": [], "success": 4, "failed": 0}
     listed = (
         await tt.client.get(
             "/api/schedules", params={"from_date": "2026-03-01", "to_date": "2026-03-31"}, headers=tt.admin
@@ -187,6 +197,88 @@ async def test_schedule_cells_bulk_upsert_list_and_delete(tt: TT) -> None:
     assert {"create", "update", "delete"} <= {entry["action"] for entry in audit}
     user = await tt.headers("user")
     assert (await tt.client.post("/api/schedules", json={"cells": []}, headers=user)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("cell", "code", "field"),
+    [
+        ({"code": "25-99"}, "invalid_time", "code"),  # once stored as a 01:00-03:00 work shift
+        ({"code": "8-16:75"}, "invalid_time", "code"),
+        ({"code": "24-8"}, "invalid_time", "code"),
+        ({"code": "8-"}, "invalid_code", "code"),
+        ({"code": "dancing"}, "invalid_code", "code"),
+        ({"start": "25:00", "end": "08:00"}, "invalid_time", "start"),
+        ({"start": "08:00", "end": "16:60"}, "invalid_time", "end"),
+        ({"start": "8:00Z", "end": "16:00"}, "invalid_time", "start"),
+        ({"start": "8", "end": "16"}, "invalid_time", "start"),
+        ({"start_hhmm": "08:00", "end_hhmm": "16:00:30"}, "invalid_time", "end"),
+        ({"start": "08:00", "code": "work"}, "invalid_cell", "end"),
+        ({"code": 816}, "validation_error", "code"),
+    ],
+)
+async def test_a_schedule_cell_that_is_not_a_time_range_or_code_is_refused_by_name(
+    tt: TT, cell: dict[str, Any], code: str, field: str
+) -> None:
+    employee = await tt.employee()
+    cells = [
+        {"employee_id": employee["id"], "day": "2026-03-02", "code": "8-16"},
+        {"employee_id": employee["id"], "day": "2026-03-03", **cell},
+    ]
+    response = await tt.client.post("/api/schedules", json={"cells": cells}, headers=tt.admin)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"] == "invalid_schedule"
+    assert "cell 1" in body["detail"] and f"employee {employee['id']}" in body["detail"]
+    assert "2026-03-03" in body["detail"] and "nothing was saved" in body["detail"]
+    [error] = body["errors"]
+    assert (error["index"], error["employee_id"], error["day"], error["code"], error["field"]) == (
+        1,
+        employee["id"],
+        "2026-03-03",
+        code,
+        field,
+    )
+    listed = await tt.client.get(
+        "/api/schedules", params={"from_date": "2026-03-01", "to_date": "2026-03-31"}, headers=tt.admin
+    )
+    assert listed.json()["items"] == []
+
+
+async def test_the_schedule_refusal_is_in_the_openapi_document(tt: TT) -> None:
+    spec = (await tt.client.get("/openapi.json")).json()
+    refused = spec["paths"]["/api/schedules"]["post"]["responses"]["422"]
+    schema = refused["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ScheduleRefused"}
+    fields = spec["components"]["schemas"]["ScheduleCellError"]["properties"]
+    assert {"index", "employee_id", "day", "code", "field", "detail"} <= set(fields)
+
+
+async def test_schedule_times_and_ranges_as_operators_type_them(tt: TT) -> None:
+    employee = await tt.employee()
+    typed = {
+        "2026-03-02": {"code": "7-15"},
+        "2026-03-03": {"code": "07:30 - 16:00"},
+        "2026-03-04": {"code": "22-24"},
+        "2026-03-05": {"code": "22:00-6:00"},
+        "2026-03-06": {"start": "8:00", "end": "16:30"},
+        "2026-03-07": {"start_hhmm": "09:00:00", "end_hhmm": "24:00"},
+    }
+    cells = [{"employee_id": employee["id"], "day": day, **cell} for day, cell in typed.items()]
+    response = await tt.client.post("/api/schedules", json={"cells": cells}, headers=tt.admin)
+    assert response.status_code == 200, response.text
+    listed = (
+        await tt.client.get(
+            "/api/schedules", params={"from_date": "2026-03-01", "to_date": "2026-03-31"}, headers=tt.admin
+        )
+    ).json()["items"]
+    assert [(i["day"], i["start"], i["end"], i["code"]) for i in listed] == [
+        ("2026-03-02", "07:00", "15:00", "work"),
+        ("2026-03-03", "07:30", "16:00", "work"),
+        ("2026-03-04", "22:00", "00:00", "work"),
+        ("2026-03-05", "22:00", "06:00", "work"),
+        ("2026-03-06", "08:00", "16:30", "work"),
+        ("2026-03-07", "09:00", "00:00", "work"),
+    ]
 
 
 async def test_terminal_admin(tt: TT) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import time_machine
+from pydantic import ValidationError
 
+from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.time import utcnow
 from tests.apps.timetracker.conftest import TT, ms
 
@@ -317,3 +320,33 @@ async def test_replay_answers_even_after_the_employee_left(tt: TT) -> None:
     await tt.client.patch(f"/api/employees/{employee['id']}", json={"is_active": False}, headers=tt.admin)
     again = await tt.scan(key, employee["nfc_uid"], ts, client_event_id="x")
     assert again.status_code == 200 and again.json()["event_id"] == first.json()["event_id"]
+
+
+async def test_batch_items_are_limited_per_terminal_too(tt: TT, make_client) -> None:  # type: ignore[no-untyped-def]
+    async with make_client(timetracker_terminal_item_limit="2000/minute") as client:
+        tt.client = client
+        employee = await tt.employee()
+        _, busy = await tt.terminal()
+        _, quiet = await tt.terminal()
+        # Within the request limit (600/minute) but 1,000 items each: the third is over the budget.
+        full = {"scans": [{"uid": "04A0", "direction": "up"}] * 1000}
+        sent = [
+            await client.post("/api/terminal/scans", json=full, headers={"X-Terminal-Key": busy})
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in sent] == [200, 200, 429]
+        refused = sent[2].json()
+        assert refused["ok"] is False and refused["code"] == "rate_limited"
+        assert "items" in refused["detail"]
+        assert 1 <= int(sent[2].headers["Retry-After"]) <= 60
+        # Another terminal has its own budget; single scans count against the request limit only.
+        assert (
+            await client.post("/api/terminal/scans", json=full, headers={"X-Terminal-Key": quiet})
+        ).status_code == 200
+        assert (await tt.scan(busy, employee["nfc_uid"])).status_code == 200
+
+
+async def test_an_item_budget_smaller_than_a_full_batch_is_refused_at_start(make_settings) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("999/minute", "lots"):
+        with pytest.raises(ValidationError, match=r"BASIS_TIMETRACKER_TERMINAL_ITEM_LIMIT"):
+            make_settings(timetracker_terminal_item_limit=bad).app(TimetrackerSettings)

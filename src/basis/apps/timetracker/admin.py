@@ -32,6 +32,7 @@ from basis.core.admin import (
     selected_pks,
     signed_in,
 )
+from basis.core.errors import BasisError
 from basis.core.time import utcnow
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -272,9 +273,11 @@ class ScheduleAdmin(ServiceView, model=Schedule):
             "label": values.get("label"),
         }
         async with self.session_maker() as session:
-            _, _, errors = await service.upsert_schedule_cells(session=session, cells=[cell], actor=actor)  # type: ignore[arg-type]
-            if errors:
-                raise ValueError(str(errors[0].detail))
+            try:
+                await service.upsert_schedule_cells(session=session, cells=[cell], actor=actor)  # type: ignore[arg-type]
+            except BasisError as error:
+                errors = error.extra.get("errors") or [{"detail": error.detail}]
+                raise ValueError(str(errors[0]["detail"])) from None
             from sqlalchemy import select
 
             return await session.scalar(

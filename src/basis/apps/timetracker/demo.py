@@ -9,13 +9,14 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import engine
 from basis.apps.timetracker.keys import hash_key, new_terminal_key
-from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
+from basis.apps.timetracker.models import AuditEntry, Employee, Event, Schedule, Terminal
 from basis.apps.timetracker.policy import max_shift
+from basis.apps.timetracker.service import audit
 from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core.time import local_date, utcnow, wall_clock_to_utc
 from basis.settings import Settings
@@ -106,12 +107,55 @@ def _shift_for(index: int, department: str, day: dt.date) -> tuple[str, dt.time 
     return "work", dt.time(7 if index % 3 == 0 else 8), dt.time(15 if index % 3 == 0 else 16)
 
 
+MARKER = {"action": "demo_data", "entity": "demo"}
+"""The audit entry the demo writes with its data, in the same transaction: the one sign that
+the demo data is there (a terminal called "Main entrance" may well be a real one)."""
+
+
+async def _already_loaded(session: AsyncSession) -> bool:
+    marked = await session.scalar(
+        select(AuditEntry.id)
+        .where(AuditEntry.action == MARKER["action"], AuditEntry.entity == MARKER["entity"])
+        .limit(1)
+    )
+    if marked is not None:
+        return True
+    # Loaded before the demo wrote its marker: all three demo terminals, where the demo put them.
+    rows = (await session.execute(select(Terminal.name, Terminal.location))).all()
+    return set(TERMINALS) <= {(name, location) for name, location in rows}
+
+
+async def _free_names(session: AsyncSession) -> list[str]:
+    """The demo terminals' names, with " (demo)" where a real terminal has the name already."""
+    taken = set(await session.scalars(select(Terminal.name)))
+    names = []
+    for name, _ in TERMINALS:
+        candidate, number = name, 1
+        while candidate in taken:
+            candidate = f"{name} (demo)" if number == 1 else f"{name} (demo {number})"
+            number += 1
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+async def _free_uids(session: AsyncSession, count: int) -> list[str]:
+    """Card UIDs for the demo employees that no real employee carries."""
+    candidates = [f"04D{i:05X}A1B2" for i in range(2 * count)]
+    taken = set(await session.scalars(select(Employee.nfc_uid).where(Employee.nfc_uid.in_(candidates))))
+    free = [uid for uid in candidates if uid not in taken]
+    index = len(candidates)
+    while len(free) < count:
+        uid = f"04D{index:05X}A1B2"
+        if await session.scalar(select(Employee.id).where(Employee.nfc_uid == uid)) is None:
+            free.append(uid)
+        index += 1
+    return free[:count]
+
+
 async def demo(*, session: AsyncSession, settings: Settings, progress: Progress, size: str = "full") -> None:
     count = SIZES.get(size, SIZES["full"])
-    existing = await session.scalar(
-        select(func.count()).select_from(Terminal).where(Terminal.name == TERMINALS[0][0])
-    )
-    if existing:
+    if await _already_loaded(session):
         progress(1, total=1, description="TimeTracker demo data already present")
         return
     rng = random.Random(20260301)  # noqa: S311 - reproducible demo data, not a secret
@@ -123,7 +167,8 @@ async def demo(*, session: AsyncSession, settings: Settings, progress: Progress,
     progress(0, total=count + 3, description="TimeTracker: terminals and employees")
 
     terminal_ids: list[int] = []
-    for name, location in TERMINALS:
+    uids = await _free_uids(session, count)
+    for name, (usual, location) in zip(await _free_names(session), TERMINALS, strict=True):
         terminal = Terminal(
             name=name,
             location=location,
@@ -131,7 +176,7 @@ async def demo(*, session: AsyncSession, settings: Settings, progress: Progress,
             is_active=True,
             require_signature=False,
             created_at=now,
-            last_seen_at=now - (dt.timedelta(hours=5) if name == "Night door" else dt.timedelta(seconds=30)),
+            last_seen_at=now - (dt.timedelta(hours=5) if usual == "Night door" else dt.timedelta(seconds=30)),
         )
         session.add(terminal)
         await session.flush()
@@ -141,7 +186,7 @@ async def demo(*, session: AsyncSession, settings: Settings, progress: Progress,
         department = DEPARTMENTS[i % len(DEPARTMENTS)]
         employee = Employee(
             full_name=f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[(i * 7) % len(LAST_NAMES)]}",
-            nfc_uid=f"04D{i:05X}A1B2",
+            nfc_uid=uids[i],
             position=rng.choice(POSITIONS[department]),
             department=department,
             is_active=i % 97 != 96,
@@ -242,6 +287,14 @@ async def demo(*, session: AsyncSession, settings: Settings, progress: Progress,
         await session.execute(insert(Event.__table__), event_rows)
     for i in range(0, len(schedule_rows), CHUNK):
         await session.execute(insert(Schedule.__table__), schedule_rows[i : i + CHUNK])
+    audit(
+        session,
+        actor=None,
+        entity_id=None,
+        after={"size": size, "employees": count, "terminal_ids": terminal_ids, "days": len(days)},
+        reason="basis demo",
+        **MARKER,
+    )
     await session.commit()
     progress(
         1, description=f"TimeTracker: {count} employees, {len(days)} days, {duplicates} double taps refused"

@@ -108,6 +108,25 @@ def schedule_not_found() -> NotFound:
     return NotFound("Schedule cell not found", code="schedule_not_found")
 
 
+def _cell_text(error: Any) -> str:
+    detail = error.detail
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        where = ".".join(str(part) for part in detail[0].get("loc", ()))
+        detail = f"{where}: {detail[0].get('msg')}" if where else detail[0].get("msg")
+    who = f"employee {error.employee_id}" if error.employee_id is not None else "no employee"
+    return f"cell {error.index} ({who}, {error.day or 'no day'}): {detail}"
+
+
+def invalid_schedule(errors: list[Any]) -> Unprocessable:
+    """Refused schedule cells (``ScheduleCellError``s), each named in ``errors``."""
+    more = f"; and {len(errors) - 1} more cell(s)" if len(errors) > 1 else ""
+    return Unprocessable(
+        f"Schedule {_cell_text(errors[0])}{more}; nothing was saved",
+        code="invalid_schedule",
+        extra={"errors": [error.model_dump() for error in errors]},
+    )
+
+
 def user_not_found() -> NotFound:
     return NotFound("User not found", code="user_not_found")
 

@@ -59,6 +59,7 @@ from basis.apps.timetracker.policy import max_shift
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
 from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.apps.timetracker.timeline import PENDING_ID
+from basis.core import outage
 from basis.core.db import Database, driver_sql, is_lock_timeout, is_transient, retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.logging import get_logger
@@ -769,9 +770,9 @@ class ScanWriter:
             if is_lock_timeout(error) and len(scans) > 1:
                 # Someone holds one of the employees: the other scans need not wait for them.
                 return await self._one_by_one(scans)
-            log.exception("timetracker_scan_batch_failed", scans=len(scans))
-        except Exception:
-            log.exception("timetracker_scan_batch_failed", scans=len(scans))
+            _failed(error, len(scans))
+        except Exception as error:
+            _failed(error, len(scans))
         SCANS.labels("scan_not_stored").inc(len(scans))
         return [_unavailable() for _ in scans]
 
@@ -800,7 +801,17 @@ class ScanWriter:
         return await retry_transient(attempt, on_retry=logged, should_retry=deadlocked)
 
 
+def _failed(error: Exception, scans: int) -> None:
+    if isinstance(error, outage.HANDLED):
+        # The database is out of reach: one line per outage, not a traceback per batch.
+        outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scans")
+    else:
+        log.error("timetracker_scan_batch_failed", scans=scans, exc_info=error)
+
+
 def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable(
-        "The scan could not be stored just now; keep it and send it again", code="scan_not_stored"
+        "The scan could not be stored just now; keep it and send it again",
+        code="scan_not_stored",
+        headers={"Retry-After": str(outage.RETRY_AFTER_SECONDS)},
     )

@@ -100,18 +100,47 @@ def parse_bound(value: str, zone: str, *, upper: bool) -> dt.datetime:
 
 
 _CELL = TypeAdapter(ScheduleCellIn)
-_HOUR_RANGE = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(00))?$")
+_SHIFT = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*-\s*(\d{1,2})(?::(\d{2}))?$")
+
+
+def _invalid_time(detail: str, field: str) -> Unprocessable:
+    return Unprocessable(detail, code="invalid_time", extra={"field": field})
+
+
+def _clock(hour: str, minute: str | None, *, end: bool) -> dt.time | None:
+    """A wall-clock time from its parts; 24:00 only as the end of a shift (midnight)."""
+    h, m = int(hour), int(minute or 0)
+    if end and (h, m) == (24, 0):
+        return dt.time(0, 0)
+    if h > 23 or m > 59:
+        return None
+    return dt.time(h, m)
 
 
 def _parse_clock(value: str | None, field: str) -> dt.time | None:
     if value is None or not value.strip():
         return None
-    text = value.strip()
-    try:
-        parsed = dt.time.fromisoformat(text if len(text) != 4 else "0" + text)
-    except ValueError:
-        raise Unprocessable(f"{field} must be HH:MM", code="invalid_time") from None
-    return parsed.replace(microsecond=0, tzinfo=None)
+    match = _CLOCK.match(value.strip())
+    parsed = match and _clock(match.group(1), match.group(2), end=field == "end")
+    if not parsed:
+        raise _invalid_time(
+            f"{field} must be a time HH:MM (00:00-23:59, 24:00 as an end), not {value!r}", field
+        )
+    return parsed
+
+
+def _parse_shift(code: str, raw: str) -> tuple[dt.time, dt.time] | None:
+    """``8-16`` or ``07:30-16:00`` as (start, end); None when the code is not shaped as a shift."""
+    match = _SHIFT.match(code)
+    if match is None:
+        return None
+    h1, m1, h2, m2 = match.groups()
+    start = _clock(h1, m1, end=False)
+    end = _clock(h2, m2, end=True)
+    if start is None or end is None:
+        raise _invalid_time(f"Not a shift {raw!r}: hours 0-23 (24 as an end), minutes 00-59", "code")
+    return start, end
 
 
 def cell_values(cell: ScheduleCellIn) -> tuple[str, dt.time | None, dt.time | None] | None:
@@ -121,34 +150,47 @@ def cell_values(cell: ScheduleCellIn) -> tuple[str, dt.time | None, dt.time | No
     code = cell.code.strip().lower() if cell.code is not None else None
     if code == "":
         return None
-    if code is not None and (match := _HOUR_RANGE.match(code)):
-        h1, m1, h2, m2 = match.groups()
-        try:
-            start = dt.time(int(h1) % 24, int(m1 or 0))
-            end = dt.time(int(h2) % 24, int(m2 or 0))
-        except ValueError:
-            raise Unprocessable(f"Not a shift {cell.code!r}", code="invalid_time") from None
-        code = "work"
+    if code is not None and (shift := _parse_shift(code, cell.code or "")) is not None:
+        (start, end), code = shift, "work"
     if code is None:
         if start is None and end is None:
-            raise Unprocessable("A cell needs a code or start and end", code="invalid_cell")
+            raise Unprocessable(
+                "A cell needs a code or start and end", code="invalid_cell", extra={"field": "code"}
+            )
         code = "work"
     if code not in SCHEDULE_CODES:
         raise Unprocessable(
-            f"Unknown code {cell.code!r}: one of {', '.join(SCHEDULE_CODES)} (or empty to delete)",
+            f"Unknown code {cell.code!r}: one of {', '.join(SCHEDULE_CODES)}, a shift such as 8-16 "
+            "(or empty to delete)",
             code="invalid_code",
+            extra={"field": "code"},
         )
     if (start is None) != (end is None):
-        raise Unprocessable("Give both start and end, or neither", code="invalid_cell")
+        missing = "end" if end is None else "start"
+        raise Unprocessable(
+            "Give both start and end, or neither", code="invalid_cell", extra={"field": missing}
+        )
     if code != "work":
         start = end = None
     return code, start, end
 
 
-def cell_error(index: int, cell: ScheduleCellIn, code: str, detail: Any) -> ScheduleCellError:
+def cell_error(
+    index: int, cell: ScheduleCellIn, code: str, detail: Any, field: str | None = None
+) -> ScheduleCellError:
     return ScheduleCellError(
-        index=index, employee_id=cell.employee_id, day=cell.day.isoformat(), code=code, detail=detail
+        index=index,
+        employee_id=cell.employee_id,
+        day=cell.day.isoformat(),
+        code=code,
+        field=field,
+        detail=detail,
     )
+
+
+def _error_field(error: ValidationError) -> str | None:
+    first = error.errors()[0]["loc"] if error.errors() else ()
+    return str(first[0]) if first else None
 
 
 def parse_cells(cells: Sequence[Any]) -> tuple[list[tuple[int, ScheduleCellIn]], list[ScheduleCellError]]:
@@ -165,6 +207,7 @@ def parse_cells(cells: Sequence[Any]) -> tuple[list[tuple[int, ScheduleCellIn]],
                     employee_id=raw.get("employee_id") if isinstance(raw, dict) else None,
                     day=str(raw.get("day")) if isinstance(raw, dict) and raw.get("day") is not None else None,
                     code="validation_error",
+                    field=_error_field(error),
                     detail=error.errors(include_url=False, include_context=False, include_input=False),
                 )
             )

@@ -5,10 +5,14 @@ rule is in a service module."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,12 +32,55 @@ from basis.apps.timetracker.schemas import (
     ScanResult,
     SecureScanIn,
 )
+from basis.core import outage
 from basis.core.deps import ClientIP, InfraDep, SessionDep, SettingsDep
-from basis.core.http import documented_body, json_response, read_json_body
+from basis.core.errors import BasisError, Unprocessable
+from basis.core.http import (
+    code_for_status,
+    documented_body,
+    json_response,
+    read_json_body,
+    validation_detail,
+)
 from basis.core.realtime.sockets import serve_socket
 from basis.identity.sockets import AccessGuard
 
-terminal_router = APIRouter(prefix="/api", tags=["timetracker: terminals"])
+
+def _retry_headers(answer: Response) -> dict[str, str]:
+    return {"Retry-After": answer.headers["retry-after"]} if "retry-after" in answer.headers else {}
+
+
+class TerminalRoute(APIRoute):
+    """A terminal call: every refusal is ``{ok: false, code, detail}`` as the protocol promises,
+    the core's answers to a malformed body (422 field errors, 400) included. The staff API
+    keeps the core's shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def terminal_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                raise Unprocessable(
+                    validation_detail(error), code="validation_error", extra={"ok": False}
+                ) from None
+            except StarletteHTTPException as error:
+                body = {"ok": False, "code": code_for_status(error.status_code), "detail": error.detail}
+                return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+            except BasisError as error:
+                if "ok" not in error.extra:
+                    error.extra = {**error.extra, "ok": False}
+                raise
+            except outage.HANDLED as error:  # the database or Redis is out of reach: 503
+                answer = await outage.dependency_unavailable(request, error)
+                body = {"ok": False, **json.loads(answer.body)}
+                return JSONResponse(body, status_code=answer.status_code, headers=_retry_headers(answer))
+
+        return terminal_handler
+
+
+terminal_router = APIRouter(prefix="/api", tags=["timetracker: terminals"], route_class=TerminalRoute)
 public_router = APIRouter(prefix="/api", tags=["timetracker"])
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -41,8 +88,9 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     403: {"description": "terminal_inactive, terminal_mismatch, employee_inactive, signature_required, ..."},
     404: {"description": "unknown_card"},
     409: {"description": "idempotency_conflict"},
-    422: {"description": "clock_skew, invalid_uid, validation_error"},
-    429: {"description": "rate_limited (per terminal)"},
+    400: {"description": "bad_request: a body that cannot be decoded"},
+    422: {"description": "clock_skew, invalid_uid, invalid_direction, validation_error"},
+    429: {"description": "rate_limited (per terminal: calls, and the items of batches)"},
 }
 
 
@@ -67,6 +115,8 @@ async def _scanning(
         return pipeline, ctx, await read_json_body(request, body)
     except (RequestValidationError, StarletteHTTPException):
         await pipeline.confirm(ctx)  # a remembered key gets no answer the database would refuse
+        if body is _SCAN_IN:
+            terminal.count_refusal("validation_error")
         raise
 
 
@@ -89,6 +139,9 @@ async def terminal_scan(request: Request) -> Response:
 )
 async def terminal_scans(request: Request) -> Response:
     pipeline, ctx, payload = await _scanning(request, _BATCH_IN)
+    await terminal.check_item_budget(
+        ctx, len(payload.scans), infra=pipeline.infra, settings=pipeline.settings
+    )
     return json_response(BatchOut(results=await terminal.scan_batch(pipeline, ctx, payload.scans)))
 
 

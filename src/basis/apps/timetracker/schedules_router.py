@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from basis.apps.timetracker import queries, service
@@ -9,7 +11,13 @@ from basis.apps.timetracker.dependencies import ScheduleDep
 from basis.apps.timetracker.models import Schedule
 from basis.apps.timetracker.params import DateParam, IdParam, date_range
 from basis.apps.timetracker.parsing import CODE_LABELS
-from basis.apps.timetracker.schemas import ScheduleBulkIn, ScheduleBulkOut, ScheduleList, SchedulePublic
+from basis.apps.timetracker.schemas import (
+    ScheduleBulkIn,
+    ScheduleBulkOut,
+    ScheduleList,
+    SchedulePublic,
+    ScheduleRefused,
+)
 from basis.core.deps import SessionDep, SettingsDep
 from basis.identity.deps import OperatorUser
 
@@ -55,16 +63,19 @@ async def list_schedules(
     )
 
 
-@router.post("/schedules", response_model=ScheduleBulkOut)
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": ScheduleRefused, "description": "invalid_schedule: the refused cells; nothing was saved"}
+}
+
+
+@router.post("/schedules", response_model=ScheduleBulkOut, responses=_REFUSED)
 @router.post("/schedules/", response_model=ScheduleBulkOut, include_in_schema=False)
 @router.post("/schedule", response_model=ScheduleBulkOut, include_in_schema=False)
 async def save_schedules(data: ScheduleBulkIn, actor: OperatorUser, session: SessionDep) -> ScheduleBulkOut:
-    saved, deleted, errors = await service.upsert_schedule_cells(
-        session=session, cells=data.cells, actor=actor
-    )
-    return ScheduleBulkOut(
-        saved=saved, deleted=deleted, errors=errors, success=saved + deleted, failed=len(errors)
-    )
+    """Saves every cell or none: one cell that is not a valid time, shift or code is a 422."""
+    saved, deleted = await service.upsert_schedule_cells(session=session, cells=data.cells, actor=actor)
+    # ``errors`` and ``failed`` stay in the answer for the original's clients: always empty now.
+    return ScheduleBulkOut(saved=saved, deleted=deleted, errors=[], success=saved + deleted, failed=0)
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from basis.apps.timetracker.settings import MAX_BATCH_ITEMS
 from basis.core.types import Id, printable_text
 
 
@@ -54,7 +55,7 @@ class ScanResult(BaseModel):
 
 
 class BatchIn(BaseModel):
-    scans: list[Any] = Field(max_length=1000)
+    scans: list[Any] = Field(max_length=MAX_BATCH_ITEMS)
     """Validated one by one so that one malformed item does not fail the others."""
 
 
@@ -352,10 +353,22 @@ class ScheduleBulkIn(BaseModel):
 
 class ScheduleCellError(BaseModel):
     index: int
+    """The cell's place in ``cells``, from 0."""
     employee_id: int | None = None
     day: str | None = None
     code: str
+    field: str | None = None
+    """The part of the cell that is wrong: ``code``, ``start``, ``end``, ``employee_id``, ``day``."""
     detail: Any
+
+
+class ScheduleRefused(BaseModel):
+    """422: ``invalid_schedule`` names every refused cell in ``errors`` (nothing was saved); a
+    body that is not ``{cells: [...]}`` at all is the core's ``validation_error``."""
+
+    detail: Any
+    code: str
+    errors: list[ScheduleCellError] = []
 
 
 class ScheduleBulkOut(BaseModel):

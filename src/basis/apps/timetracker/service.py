@@ -34,7 +34,7 @@ from basis.apps.timetracker.schemas import (
     EmployeeUpdate,
     EventPatch,
     ManualEventIn,
-    ScheduleCellError,
+    ScheduleCellIn,
     TerminalCreate,
     TerminalUpdate,
 )
@@ -357,9 +357,11 @@ async def delete_event(
 # ---------------------------------------------------------------------------- schedules
 
 
-async def upsert_schedule_cells(
-    *, session: AsyncSession, cells: Sequence[Any], actor: User
-) -> tuple[int, int, list[ScheduleCellError]]:
+async def _checked_cells(
+    session: AsyncSession, cells: Sequence[Any]
+) -> list[tuple[ScheduleCellIn, tuple[str, dt.time | None, dt.time | None] | None]]:
+    """Every cell as (cell, its values or None to delete), or 422 ``invalid_schedule`` naming
+    each refused cell: a batch is saved whole or not at all."""
     parsed, errors = parse_cells(cells)
     employee_ids = {cell.employee_id for _, cell in parsed}
     known = (
@@ -367,23 +369,35 @@ async def upsert_schedule_cells(
         if employee_ids
         else set()
     )
-    days = {cell.day for _, cell in parsed}
+    checked = []
+    for index, cell in parsed:
+        if cell.employee_id not in known:
+            errors.append(cell_error(index, cell, "employee_not_found", "Employee not found", "employee_id"))
+            continue
+        try:
+            checked.append((cell, cell_values(cell)))
+        except BasisError as error:
+            errors.append(cell_error(index, cell, error.code, error.detail, error.extra.get("field")))
+    if errors:
+        raise exc.invalid_schedule(sorted(errors, key=lambda e: e.index))
+    return checked
+
+
+async def upsert_schedule_cells(
+    *, session: AsyncSession, cells: Sequence[Any], actor: User
+) -> tuple[int, int]:
+    """(saved, deleted) cells; nothing at all when one cell is refused (422)."""
+    checked = await _checked_cells(session, cells)
+    days = {cell.day for cell, _ in checked}
+    employee_ids = {cell.employee_id for cell, _ in checked}
     existing: dict[tuple[int, dt.date], Schedule] = {}
-    if known and days:
+    if employee_ids and days:
         rows = await session.scalars(
-            select(Schedule).where(Schedule.employee_id.in_(known), Schedule.day.in_(days))
+            select(Schedule).where(Schedule.employee_id.in_(employee_ids), Schedule.day.in_(days))
         )
         existing = {(row.employee_id, row.day): row for row in rows}
     saved = deleted = 0
-    for index, cell in parsed:
-        if cell.employee_id not in known:
-            errors.append(cell_error(index, cell, "employee_not_found", "Employee not found"))
-            continue
-        try:
-            values = cell_values(cell)
-        except BasisError as error:
-            errors.append(cell_error(index, cell, error.code, error.detail))
-            continue
+    for cell, values in checked:
         key = (cell.employee_id, cell.day)
         row = existing.get(key)
         if values is None:
@@ -434,8 +448,7 @@ async def upsert_schedule_cells(
                 )
         saved += 1
     await session.commit()
-    errors.sort(key=lambda e: e.index)
-    return saved, deleted, errors
+    return saved, deleted
 
 
 async def delete_schedule(*, session: AsyncSession, schedule: Schedule, actor: User) -> None:

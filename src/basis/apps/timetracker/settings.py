@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from basis.core.ratelimit import parse_limit
 from basis.settings import AppSettings
+
+MAX_BATCH_ITEMS = 1000
+"""Items in one ``POST /api/terminal/scans`` at most."""
 
 
 class TimetrackerSettings(AppSettings):
@@ -32,3 +36,22 @@ class TimetrackerSettings(AppSettings):
     check_in_window_minutes: int = Field(120, ge=0)
     terminal_rate_limit: str = "600/minute"
     """Requests per terminal (terminal protocol calls), not per IP."""
+    terminal_item_limit: str = "3000/minute"
+    """Batch items (``/api/terminal/scans``) per terminal: what a request limit cannot bound,
+    since one request may carry 1,000 scans. At least one full batch."""
+
+    @field_validator("terminal_rate_limit", "terminal_item_limit")
+    @classmethod
+    def _a_limit(cls, value: str) -> str:
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as 600/minute") from None
+        return value
+
+    @field_validator("terminal_item_limit")
+    @classmethod
+    def _a_full_batch_fits(cls, value: str) -> str:
+        if parse_limit(value).amount < MAX_BATCH_ITEMS:
+            raise ValueError(f"must allow at least one full batch ({MAX_BATCH_ITEMS} items), not {value!r}")
+        return value

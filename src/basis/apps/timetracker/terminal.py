@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker.ingest import Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
+from basis.apps.timetracker.ingest import SCANS, Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
 from basis.apps.timetracker.keys import b64decode_any, hash_key, parse_public_key
 from basis.apps.timetracker.models import Employee, Terminal
 from basis.apps.timetracker.parsing import normalise_direction, normalise_uid
@@ -33,6 +33,7 @@ from basis.apps.timetracker.schemas import (
 )
 from basis.apps.timetracker.service import audit
 from basis.apps.timetracker.settings import TimetrackerSettings
+from basis.core import outage
 from basis.core.db import Database
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.infra import Infra
@@ -86,6 +87,21 @@ async def _check_rate(ctx: TerminalCtx, *, infra: Infra, settings: Settings) -> 
     if not limit.allowed:
         raise TooManyRequests(
             "Too many calls from this terminal", retry_after=limit.retry_after, extra={"ok": False}
+        )
+
+
+async def check_item_budget(ctx: TerminalCtx, items: int, *, infra: Infra, settings: Settings) -> None:
+    """A batch's items against the terminal's item budget: the whole batch, or 429."""
+    if items <= 0:
+        return
+    budget = settings.app(TimetrackerSettings).terminal_item_limit
+    limit = await infra.limiter.hit(budget, "tt-terminal-items", str(ctx.id), cost=items)
+    if not limit.allowed:
+        raise TooManyRequests(
+            f"Too many scan items from this terminal ({budget}); this batch of {items} items was not "
+            "read: send it again after Retry-After seconds",
+            retry_after=limit.retry_after,
+            extra={"ok": False},
         )
 
 
@@ -204,7 +220,11 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
     no longer knows (key rotated, deactivated since the key was remembered) fails the request."""
     for scan in scans:
         if scan.req.client_event_id is not None:
-            scan.kept = await pipeline.infra.kv.get(_idempotency_key(ctx, scan.req.client_event_id))
+            try:
+                scan.kept = await pipeline.infra.kv.get(_idempotency_key(ctx, scan.req.client_event_id))
+            except outage.HANDLED as error:
+                # Redis is away: the database still recognises a resend, a little slower.
+                outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scan replay cache")
     answers = await pipeline.writer.submit(scans) if scans else []
     for answer in answers:
         if isinstance(answer, BasisError) and answer.code in ("unknown_terminal", "terminal_inactive"):
@@ -222,9 +242,18 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
         # In a transaction of its own, after the scans committed: inside theirs it would
         # deadlock on MariaDB (an event insert takes a shared lock on its terminal row, and two
         # batches would each wait for the other's to turn it into a write lock).
-        async with pipeline.db.sessionmaker() as session:
-            await touch(session, ctx, now)
-            await session.commit()
+        # The scans are stored whatever happens here: a "last seen" the database cannot take
+        # now (disk full, connection lost) must not turn their answers into errors.
+        try:
+            async with pipeline.db.sessionmaker() as session:
+                await touch(session, ctx, now)
+                await session.commit()
+        except Exception as error:
+            ctx.last_seen_at = None  # try again with the next request
+            if isinstance(error, outage.HANDLED):
+                outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker last seen")
+            else:
+                log.error("timetracker_last_seen_failed", terminal_id=ctx.id, exc_info=error)
     return results
 
 
@@ -238,15 +267,24 @@ async def _ingest_one(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan) -> ScanR
 async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: Outcome) -> None:
     infra = pipeline.infra
     if outcome.kept is not None and scan.req.client_event_id is not None:
-        await infra.kv.set(
-            _idempotency_key(ctx, scan.req.client_event_id), outcome.kept, IDEMPOTENCY_TTL_SECONDS
-        )
+        try:
+            await infra.kv.set(
+                _idempotency_key(ctx, scan.req.client_event_id), outcome.kept, IDEMPOTENCY_TTL_SECONDS
+            )
+        except outage.HANDLED as error:
+            # The scan is stored: a resend is recognised by the database instead of this cache.
+            outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scan replay cache")
     if outcome.feed is not None and infra.hub.heard(SCAN_TOPIC):
         try:
             await infra.hub.publish(SCAN_TOPIC, outcome.feed())
         except Exception:
             # The scan is stored; a live view that misses it catches up on its next reload.
             log.warning("timetracker_feed_publish_failed", exc_info=True)
+
+
+def count_refusal(code: str) -> None:
+    """A scan refused before the writer saw it (the writer counts its own decisions)."""
+    SCANS.labels(code).inc()
 
 
 def scan_request(payload: ScanIn) -> ScanRequest:
@@ -262,7 +300,8 @@ async def scan(pipeline: Pipeline, ctx: TerminalCtx, payload: ScanIn) -> ScanRes
     try:
         check_terminal_id(ctx, payload.terminal_id)
         req = scan_request(payload)
-    except BasisError:
+    except BasisError as error:
+        count_refusal(error.code)
         await pipeline.confirm(ctx)
         raise
     return await _ingest_one(pipeline, ctx, Scan(ctx, req))
@@ -287,6 +326,7 @@ async def scan_batch(pipeline: Pipeline, ctx: TerminalCtx, items: list[Any]) -> 
             check_terminal_id(ctx, payload.terminal_id)
             queue.append((index, scan_request(payload)))
         except ValidationError as error:
+            count_refusal("validation_error")
             results[index] = BatchItemResult(
                 index=index,
                 http_status=422,
@@ -295,6 +335,7 @@ async def scan_batch(pipeline: Pipeline, ctx: TerminalCtx, items: list[Any]) -> 
                 detail=error.errors(include_url=False, include_context=False),
             )
         except BasisError as error:
+            count_refusal(error.code)
             results[index] = _refusal(index, error)
     if not queue:
         await pipeline.confirm(ctx)  # nothing reaches the writer, which would check the terminal
@@ -360,6 +401,20 @@ async def secure_scan(
     pipeline: Pipeline, session: AsyncSession, ctx: TerminalCtx, payload: SecureScanIn
 ) -> ScanResult:
     """Challenge, then the phone's signature of it, then the scan rules."""
+    try:
+        req, signed_key = await _signed_request(pipeline, session, ctx, payload)
+    except BasisError as error:
+        count_refusal(error.code)
+        raise
+    await session.rollback()  # the writer decides in a transaction of its own
+    # The writer checks again, under the employee's lock, that this key is still the active one.
+    return await _ingest_one(pipeline, ctx, Scan(ctx, req, signed_key=signed_key))
+
+
+async def _signed_request(
+    pipeline: Pipeline, session: AsyncSession, ctx: TerminalCtx, payload: SecureScanIn
+) -> tuple[ScanRequest, str]:
+    """The scan a verified signature vouches for, with the key that signed it."""
     check_terminal_id(ctx, payload.terminal_id)
     raw = _canonical_challenge(payload.challenge_b64)
     # Used up by this attempt whatever follows: a challenge is never good twice.
@@ -381,9 +436,7 @@ async def secure_scan(
         raise exc.key_not_active()
     if not verify_signature(employee[3], raw, payload.signature_b64):
         raise exc.bad_signature()
-    await session.rollback()  # the writer decides in a transaction of its own
-    # The writer checks again, under the employee's lock, that this key is still the active one.
-    return await _ingest_one(pipeline, ctx, Scan(ctx, req, signed_key=employee[3]))
+    return req, employee[3]
 
 
 # --------------------------------------------------------------------- enrollment, heartbeat

@@ -13,7 +13,7 @@ from basis.apps.warehouse import exceptions as exc
 from basis.apps.warehouse import ledger
 from basis.apps.warehouse.catalogue import require_location
 from basis.apps.warehouse.models import InventoryCheck, InventoryCheckLine, Product
-from basis.apps.warehouse.movements import notify_low_stock
+from basis.apps.warehouse.movements import stage_low_stock
 from basis.apps.warehouse.schemas import CheckCreate, CheckLinePublic, CheckLines, CheckPublic, CheckSummary
 from basis.apps.warehouse.types import fits_unit
 from basis.core.db import lock_row
@@ -169,12 +169,11 @@ async def confirm_check(
     """W6: expected = the level now; each difference becomes an adjustment. Idempotent."""
     actor_id = actor.id
 
-    async def work() -> tuple[CheckPublic, list[tuple[int, int]]]:
-        crossings: list[tuple[int, int]] = []
+    async def work() -> CheckPublic:
         check = await _lock_check(session, check_id)
         if check.status == "confirmed":
             await session.rollback()
-            return await _check_public(session, check_id), crossings
+            return await _check_public(session, check_id)
         if check.status != "open":
             raise exc.check_not_open(check.status)
         lines = (
@@ -212,7 +211,7 @@ async def confirm_check(
             posted = await ledger.write(
                 session, products=products, planned=planned, levels=levels, user_id=actor_id, now=now
             )
-            crossings = posted.crossings
+            stage_low_stock(jobs, session, posted.crossings)
             movement_of = {row["product_id"]: row["id"] for row in posted.rows}
             await (await session.connection()).execute(
                 update(LINES)
@@ -233,11 +232,9 @@ async def confirm_check(
             .values(status="confirmed", confirmed_by=actor_id, confirmed_at=now)
         )
         await session.commit()
-        return await _check_public(session, check_id), crossings
+        return await _check_public(session, check_id)
 
-    result, crossings = await ledger.retrying(session, work)
-    await notify_low_stock(jobs, crossings)
-    return result
+    return await ledger.retrying(session, work)
 
 
 async def cancel_check(*, session: AsyncSession, check_id: int, actor: User) -> CheckPublic:

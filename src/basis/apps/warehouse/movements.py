@@ -29,20 +29,22 @@ MOVEMENTS: Table = StockMovement.__table__  # type: ignore[assignment]
 LOW_STOCK_JOB = "warehouse.low_stock_mail"
 
 
-async def notify_low_stock(jobs: JobQueue | None, crossings: Sequence[tuple[int, int]]) -> None:
-    """One mail job per crossing; its key names the movement, so it is sent once."""
+def stage_low_stock(
+    jobs: JobQueue | None, session: AsyncSession, crossings: Sequence[tuple[int, int]]
+) -> None:
+    """One mail job per crossing, staged in the movement's own transaction: sent if and only if
+    the movement commits, even when the process dies right after (``basis.core.outbox``). Its
+    key names the movement, so it is sent once."""
     if jobs is None:
         return
     for product_id, movement_id in crossings:
-        try:
-            await jobs.enqueue(
-                LOW_STOCK_JOB,
-                key=f"warehouse.low_stock:{product_id}:{movement_id}",
-                product_id=product_id,
-                movement_id=movement_id,
-            )
-        except Exception as error:  # the movement is stored; a lost mail must not fail it
-            log.error("warehouse_low_stock_enqueue_failed", product_id=product_id, error=str(error))
+        jobs.stage(
+            session,
+            LOW_STOCK_JOB,
+            key=f"warehouse.low_stock:{product_id}:{movement_id}",
+            product_id=product_id,
+            movement_id=movement_id,
+        )
 
 
 def _movement_public(row: Any) -> MovementPublic:
@@ -54,7 +56,7 @@ class Recorded:
     movement: MovementPublic
     crossings: list[tuple[int, int]]
     """(product id, movement id) when the product's total fell below its minimum: see
-    ``notify_low_stock``, once the movement is committed."""
+    ``stage_low_stock``."""
 
 
 async def record_movement(

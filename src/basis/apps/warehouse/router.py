@@ -251,14 +251,16 @@ async def update_location(
 async def record_movement(
     data: MovementCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
 ) -> Response:
-    def work(actor_id: int) -> Awaitable[movements.Recorded]:
-        return movements.record_movement(session=session, data=data, actor_id=actor_id, idempotency_key=key)
+    async def work(actor_id: int) -> movements.Recorded:
+        recorded = await movements.record_movement(
+            session=session, data=data, actor_id=actor_id, idempotency_key=key
+        )
+        movements.stage_low_stock(jobs, session, recorded.crossings)
+        return recorded
 
     done = await _once(
         session, user, "POST /stock-movements", key, data, work, lambda recorded: _created(recorded.movement)
     )
-    if done.value is not None:
-        await movements.notify_low_stock(jobs, done.value.crossings)
     return _answer(done.answer)
 
 

@@ -246,13 +246,16 @@ async def _read(socket: Socket[P], on_frame: FrameHandler | None) -> None:
             continue
         if len(raw) > MAX_FRAME_BYTES:
             await socket.send(
-                {"type": "error", "code": "frame_too_large", "detail": "A frame is at most 64 KiB"}
+                {"type": "error", "status": 413, "code": "frame_too_large",
+                 "detail": "A frame is at most 64 KiB"}
             )
             continue
         try:
             frame = json.loads(raw)
         except ValueError:
-            await socket.send({"type": "error", "code": "invalid_json", "detail": "A frame must be JSON"})
+            await socket.send(
+                {"type": "error", "status": 400, "code": "invalid_json", "detail": "A frame must be JSON"}
+            )
             continue
         await on_frame(socket, frame)
 

@@ -1,0 +1,119 @@
+"""Jobs staged in a transaction: queued if and only if it commits, never lost after it does.
+
+``enqueue`` after a commit loses the job when the process dies (or Redis is away) between the
+two; before the commit, it may run a job for a change that then rolls back. ``stage`` writes
+the job into the ``job_outbox`` table inside the caller's transaction instead:
+
+    queue.stage(session, "warehouse.low_stock_mail", key=f"low:{movement_id}", movement_id=...)
+    await session.commit()   # the job is queued as this returns
+
+When the transaction commits, the committing process queues the staged jobs at once and deletes
+their rows; a row left behind (the process died, Redis refused the job) is queued by the sweep
+that every server and worker runs, after ``grace`` seconds. A job may so be queued twice: its
+key (required) makes the second delivery a no-op (``job_runs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import await_only, in_greenlet
+
+from basis.core.logging import get_logger
+from basis.core.models import JobOutbox
+from basis.core.time import utcnow
+
+if TYPE_CHECKING:
+    from basis.core.jobs import JobQueue
+
+log = get_logger("basis.jobs")
+
+_STAGED = "basis.outbox.staged"
+_READY = "basis.outbox.ready"
+BATCH = 200
+
+
+def stage(queue: JobQueue, session: AsyncSession, name: str, key: str, kwargs: dict[str, Any]) -> None:
+    row = JobOutbox(task=name, key=key, kwargs=json.dumps(kwargs), created_at=utcnow())
+    session.add(row)
+    session.sync_session.info.setdefault(_STAGED, []).append((queue, row))
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _flushed(session: Session, _context: Any) -> None:
+    staged = session.info.get(_STAGED)
+    if not staged:
+        return
+    # The values as written, kept now: the commit expires the row objects.
+    ready = session.info.setdefault(_READY, [])
+    for queue, row in staged:
+        ready.append((queue, (row.id, row.task, row.key, row.kwargs)))
+    staged.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_STAGED, None)
+    ready = session.info.pop(_READY, None)
+    if not ready:
+        return
+    by_queue: dict[int, tuple[JobQueue, list[tuple[int, str, str, str]]]] = {}
+    for queue, entry in ready:
+        by_queue.setdefault(id(queue), (queue, []))[1].append(entry)
+    for queue, rows in by_queue.values():
+        sending = send(queue, rows)
+        if in_greenlet():
+            await_only(sending)  # the commit returns once its jobs are queued
+        else:
+            with suppress(RuntimeError):
+                asyncio.get_running_loop().create_task(sending)
+                continue
+            sending.close()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_STAGED, None)
+    session.info.pop(_READY, None)
+
+
+async def send(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> None:
+    """Queues ``rows`` (id, task, key, kwargs) and deletes those that were queued."""
+    sent: list[int] = []
+    try:
+        for row_id, task, key, kwargs in rows:
+            await queue.enqueue(task, key=key, **json.loads(kwargs))
+            sent.append(row_id)
+    except Exception as exc:
+        # Left in the outbox: the sweep queues them once the queue takes jobs again.
+        log.warning("staged jobs left for the sweep", count=len(rows) - len(sent), error=str(exc))
+    if sent:
+        try:
+            async with queue.db.sessionmaker() as session:
+                await session.execute(delete(JobOutbox).where(JobOutbox.id.in_(sent)))
+                await session.commit()
+        except Exception as exc:
+            # Queued already: the sweep queues them again and their keys make that a no-op.
+            log.warning("queued jobs left in the outbox", count=len(sent), error=str(exc))
+
+
+async def sweep(queue: JobQueue, *, grace: float) -> int:
+    """Queues the rows older than ``grace`` seconds (their committing process did not); returns
+    how many were queued."""
+    cutoff = utcnow() - dt.timedelta(seconds=grace)
+    async with queue.db.sessionmaker() as session:
+        stmt = select(JobOutbox.id, JobOutbox.task, JobOutbox.key, JobOutbox.kwargs).where(
+            JobOutbox.created_at < cutoff
+        )
+        rows = [tuple(r) for r in (await session.execute(stmt.order_by(JobOutbox.id).limit(BATCH))).all()]
+    if rows:
+        log.info("queueing jobs left in the outbox", count=len(rows))
+        await send(queue, rows)  # type: ignore[arg-type]
+    return len(rows)
