@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from basis.apps.timetracker.schemas import SummaryRowOut
 from basis.apps.timetracker.stats import Range
+from basis.core.spreadsheets import safe_cell
 
 COLUMNS = (
     "employee_id",
@@ -29,8 +30,6 @@ HOUR_COLUMNS = (*(f"{t}_hours" for t in TIMES), *(f"{t}_hm" for t in TIMES))
 HEADER = (*COLUMNS, *HOUR_COLUMNS)
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Spreadsheets run a cell starting with these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cells(row: SummaryRowOut) -> list[object]:
@@ -58,11 +57,6 @@ def _csv_hours(row: SummaryRowOut) -> list[str]:
     return [str(decimal_hours(s)).replace(".", ",") for s in seconds] + [hours_minutes(s) for s in seconds]
 
 
-def _safe_text(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
 
 def filename(rng: Range, extension: str) -> str:
     return f"worktime_{rng.from_date.isoformat()}_{rng.to_date.isoformat()}.{extension}"
@@ -73,7 +67,7 @@ def to_csv(rows: Sequence[SummaryRowOut]) -> bytes:
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(HEADER)
     for row in rows:
-        cells = [_safe_text("" if value is None else value) for value in _cells(row)]
+        cells = [safe_cell("" if value is None else value) for value in _cells(row)]
         writer.writerow(cells + _csv_hours(row))
     return buffer.getvalue().encode("utf-8-sig")
 
@@ -103,7 +97,7 @@ def to_xlsx(rows: Sequence[SummaryRowOut], rng: Range) -> bytes:
         return decimals + durations
 
     for row in rows:
-        sheet.append([cell(_safe_text(value)) for value in _cells(row)] + hours(row))
+        sheet.append([cell(safe_cell(value)) for value in _cells(row)] + hours(row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

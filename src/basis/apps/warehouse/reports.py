@@ -12,18 +12,12 @@ from pydantic_core import to_json
 
 from basis.apps.warehouse.stock import STOCK_COLUMNS
 from basis.apps.warehouse.types import as_number
+from basis.core.spreadsheets import safe_cell
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 QUANTITY = STOCK_COLUMNS.index("quantity")
-# Spreadsheets run a cell starting with these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-
-def _safe_text(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def to_json_bytes(rows: Sequence[tuple[Any, ...]]) -> bytes:
@@ -46,7 +40,7 @@ def to_csv(rows: Sequence[tuple[Any, ...]]) -> bytes:
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(STOCK_COLUMNS)
     for row in rows:
-        cells = [_safe_text(value) for value in row]
+        cells = [safe_cell(value) for value in row]
         cells[QUANTITY] = _csv_number(row[QUANTITY])
         writer.writerow(cells)
     return buffer.getvalue().encode("utf-8-sig")
@@ -59,7 +53,7 @@ def to_xlsx(rows: Sequence[tuple[Any, ...]]) -> bytes:
     sheet = workbook.create_sheet(title="Stock")
     sheet.append(list(STOCK_COLUMNS))
     for row in rows:
-        cells = [_safe_text(value) for value in row]
+        cells = [safe_cell(value) for value in row]
         cells[QUANTITY] = as_number(row[QUANTITY])
         sheet.append(cells)
     buffer = io.BytesIO()
