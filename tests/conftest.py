@@ -28,7 +28,7 @@ from tests.support import backends as tb  # noqa: E402
 from tests.support.live import run_servers  # noqa: E402
 from tests.support.server import available_apps  # noqa: E402
 
-pytest_plugins = ["tests.fixtures.auth"]
+pytest_plugins = ["tests.fixtures.auth", "tests.fixtures.outages"]
 
 # The product's log set-up once (apps in tests are built with configure_logs=False so that
 # pytest's own log capture stays in place).

@@ -8,30 +8,18 @@ connections reset, new ones closed), so other tests keep their database."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from basis.core import outage
 from tests.fixtures.auth import DEFAULT_PASSWORD
-from tests.support import backends as tb
-from tests.support.proxy import CuttableProxy, cuttable
+from tests.support.proxy import CuttableProxy
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture
-async def proxied(backend: str, test_database: tb.TestDatabase) -> AsyncIterator[tuple[CuttableProxy, str]]:
-    if backend == "sqlite":
-        pytest.skip("SQLite is a file in the server's own process: there is no connection to lose")
-    url = make_url(test_database.url)
-    port = url.port or (5432 if backend == "postgresql" else 3306)
-    async with cuttable(url.host or "127.0.0.1", port) as proxy:
-        yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
 
 async def _login(client: httpx.AsyncClient, login: str) -> httpx.Response:
@@ -45,13 +33,13 @@ def _unavailable(response: httpx.Response) -> None:
 
 
 async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a_restart(
-    proxied: tuple[CuttableProxy, str],
+    database_proxy: tuple[CuttableProxy, str],
     make_client: ClientFactory,
     make_user: Any,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    proxy, url = proxied
+    proxy, url = database_proxy
     monkeypatch.setattr(outage, "OUTAGES", outage.OutageLog())  # no quiet period from another test
     admin = await make_user(role="admin")
     async with make_client(database_url=url, auth_cache_seconds=0) as client:
@@ -99,15 +87,6 @@ async def test_calls_answer_503_while_the_database_is_down_and_recover_without_a
         assert (await scan("during-0")).status_code < 300  # the terminal's resend is stored now
         # Logins that failed on the server's side counted against nobody: no lockout.
         assert (await _login(client, admin.email)).status_code == 200
-
-
-@pytest.fixture
-async def redis_proxy(backend: str, redis_url: str) -> AsyncIterator[tuple[CuttableProxy, str]]:
-    if backend != tb.chosen_backends()[0]:
-        pytest.skip("Redis behaves the same whatever the database: checked on one")
-    url = make_url(redis_url)
-    async with cuttable(url.host or "127.0.0.1", url.port or 6379) as proxy:
-        yield proxy, f"redis://127.0.0.1:{proxy.port}/{url.database}"
 
 
 async def test_while_redis_is_down_logins_stay_limited_and_a_logout_still_revokes(

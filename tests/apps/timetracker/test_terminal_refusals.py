@@ -4,20 +4,18 @@ included, and every refused scan is counted in ``basis_timetracker_scans_total``
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from basis.core import outage
 from basis.core.time import utcnow
 from tests.apps.timetracker.conftest import TT, ms
 from tests.fixtures.auth import MakeUser, bearer_for
-from tests.support import backends as tb
-from tests.support.proxy import CuttableProxy, cuttable
+from tests.support.proxy import CuttableProxy
 
 TERMINAL_CALLS = [
     "/api/terminal/scan",
@@ -114,25 +112,15 @@ async def test_the_guide_lists_invalid_direction() -> None:
     assert "| 422 | `invalid_direction` |" in refusals
 
 
-@pytest.fixture
-async def proxied(backend: str, test_database: tb.TestDatabase) -> AsyncIterator[tuple[CuttableProxy, str]]:
-    if backend == "sqlite":
-        pytest.skip("SQLite is a file in the server's own process: there is no connection to lose")
-    url = make_url(test_database.url)
-    port = url.port or (5432 if backend == "postgresql" else 3306)
-    async with cuttable(url.host or "127.0.0.1", port) as proxy:
-        yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-
-
 async def test_a_database_outage_is_a_refusal_in_the_terminal_shape(
-    proxied: tuple[CuttableProxy, str],
+    database_proxy: tuple[CuttableProxy, str],
     make_client: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]],
     make_user: MakeUser,
     settings: Any,
     session: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    proxy, url = proxied
+    proxy, url = database_proxy
     monkeypatch.setattr(outage, "OUTAGES", outage.OutageLog())
     admin = await bearer_for(session, settings, await make_user(role="admin"))
     async with make_client(database_url=url) as client:
