@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from basis.apps.exchange.categories import on_startup
+from basis.apps.exchange.router import public_router, router
 from basis.apps.exchange.settings import ExchangeSettings
 from basis.core.apps import AppSpec
 
 spec = AppSpec(
     name="exchange",
+    routers=[router],
+    public_routers=[public_router],
     migrations_dir=Path(__file__).parent / "migrations",
     models_module="basis.apps.exchange.models",
+    jobs_module="basis.apps.exchange.jobs",
     settings=ExchangeSettings,
+    on_startup=[on_startup],
 )
