@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import StreamingResponse
 
 from basis.apps.exchange import (
     categories,
+    chat,
     exchanges,
     jobs,
     listings,
@@ -34,6 +35,9 @@ from basis.apps.exchange.schemas import (
     BrowsePage,
     CategoriesPublic,
     CategoryPublic,
+    ChatHistory,
+    ChatMessage,
+    ChatSend,
     ConfirmResult,
     Decision,
     DecisionResult,
@@ -49,6 +53,7 @@ from basis.apps.exchange.schemas import (
     ListingCreated,
     Locations,
     LocationsPublic,
+    MarkedRead,
     MatchingStatus,
     MyExchanges,
     Notifications,
@@ -57,8 +62,11 @@ from basis.apps.exchange.schemas import (
     ProfilePublic,
     RatingSummary,
     Status,
+    UnreadCounts,
 )
 from basis.apps.exchange.settings import ExchangeSettings
+from basis.apps.exchange.sockets import send_and_publish
+from basis.apps.exchange.sockets import serve as serve_chat
 from basis.core.deps import InfraDep, SessionDep
 from basis.core.jobs import JobQueue
 from basis.core.realtime import Hub
@@ -392,3 +400,48 @@ async def event_stream(
 ) -> StreamingResponse:
     principal = SocketUser(user.id, claims.sid, user.role, str(user), request.app.state.db.sessionmaker)
     return serve_events(hub=infra.hub, guard=GUARD, principal=principal, topics=[notify.user_topic(user.id)])
+
+
+# --- chat
+
+
+@router.post("/api/chat/exchange/{exchange_id}/messages", response_model=ChatMessage, status_code=201)
+async def send_message(
+    exchange_id: ExchangeId, data: ChatSend, request: Request, session: SessionDep, user: CurrentUser
+) -> ChatMessage:
+    body = await send_and_publish(
+        session,
+        request.app,
+        exchange_id=exchange_id,
+        sender_id=user.id,
+        text=data.text,
+        message_type=data.message_type,
+    )
+    return ChatMessage(**body)
+
+
+@router.get("/api/chat/exchange/{exchange_id}/history", response_model=ChatHistory)
+async def chat_history(
+    exchange_id: ExchangeId, session: SessionDep, user: CurrentUser, skip: Skip = 0, limit: Limit = 50
+) -> ChatHistory:
+    return ChatHistory(
+        **await chat.history(session, exchange_id=exchange_id, user_id=user.id, skip=skip, limit=limit)
+    )
+
+
+@router.get("/api/chat/unread-counts", response_model=UnreadCounts)
+async def unread_counts(session: SessionDep, user: CurrentUser) -> UnreadCounts:
+    return UnreadCounts(**await chat.unread_counts(session, user_id=user.id))
+
+
+@router.post("/api/chat/exchange/{exchange_id}/mark-read", response_model=MarkedRead)
+async def mark_read(exchange_id: ExchangeId, session: SessionDep, user: CurrentUser) -> MarkedRead:
+    user_id = user.id
+    result = await chat.mark_read(session, exchange_id=exchange_id, user_id=user_id)
+    await session.commit()
+    return MarkedRead(**result)
+
+
+@public_router.websocket("/ws/exchange/{exchange_id}")
+async def chat_socket(websocket: WebSocket, exchange_id: str) -> None:
+    await serve_chat(websocket, exchange_id)

@@ -280,3 +280,38 @@ class NotificationPublic(BaseModel):
 class Notifications(BaseModel):
     notifications: list[NotificationPublic]
     count: int
+
+
+# --- chat
+
+
+class ChatSend(Strict):
+    text: Any = None
+    """Checked by the chat service (1-2000 characters, not blank), like a socket frame."""
+    message_type: Any = "text"
+
+
+class ChatMessage(BaseModel):
+    id: int
+    exchange_id: str
+    sender_id: int
+    message_text: str
+    message_type: str
+    is_read: bool
+    created_at: dt.datetime
+
+
+class ChatHistory(BaseModel):
+    messages: list[ChatMessage]
+    total: int
+    unread_count: int
+
+
+class UnreadCounts(BaseModel):
+    total_unread: int
+    exchanges: dict[str, int]
+
+
+class MarkedRead(BaseModel):
+    marked_read: int
+    exchange_id: str
