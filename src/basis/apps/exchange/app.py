@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from basis.apps.exchange.categories import on_startup
+from basis.apps.exchange.lifecycle import on_shutdown, on_startup
 from basis.apps.exchange.router import public_router, router
 from basis.apps.exchange.settings import ExchangeSettings
 from basis.core.apps import AppSpec
@@ -18,4 +18,5 @@ spec = AppSpec(
     jobs_module="basis.apps.exchange.jobs",
     settings=ExchangeSettings,
     on_startup=[on_startup],
+    on_shutdown=[on_shutdown],
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,9 +11,6 @@ from basis.apps.exchange.models import Category, CategoryVersion
 from basis.apps.exchange.schemas import CategoriesByType, CategoriesPublic, CategoryPublic
 from basis.core.db import insert_or_skip
 from basis.core.time import utcnow
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 
 def exchange_type_of(value: str) -> str:
@@ -106,8 +101,3 @@ async def ensure_shipped(session: AsyncSession) -> bool:
     session.add_all(Category(version_id=version_id, **row) for row in categories_data.rows())
     await session.commit()
     return True
-
-
-async def on_startup(app: FastAPI) -> None:
-    async with app.state.db.sessionmaker() as session:
-        await ensure_shipped(session)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import StreamingResponse
 
@@ -15,9 +15,11 @@ from basis.apps.exchange import (
     jobs,
     listings,
     matching,
+    moderation,
     notifications,
     notify,
     profiles,
+    reviews,
 )
 from basis.apps.exchange import exceptions as exc
 from basis.apps.exchange.dependencies import (
@@ -32,6 +34,9 @@ from basis.apps.exchange.dependencies import (
 )
 from basis.apps.exchange.ids import parse_id
 from basis.apps.exchange.schemas import (
+    REPORT_REASONS,
+    Banned,
+    BanRequest,
     BrowsePage,
     CategoriesPublic,
     CategoryPublic,
@@ -60,19 +65,30 @@ from basis.apps.exchange.schemas import (
     PipelineRequest,
     PipelineResult,
     ProfilePublic,
-    RatingSummary,
+    Reasons,
+    ReportCreate,
+    ReportList,
+    ReportPublic,
+    Resolved,
+    ResolveRequest,
+    ReviewCreate,
+    ReviewPublic,
     Status,
     UnreadCounts,
+    UserRating,
+    UserReviews,
 )
 from basis.apps.exchange.settings import ExchangeSettings
 from basis.apps.exchange.sockets import send_and_publish
 from basis.apps.exchange.sockets import serve as serve_chat
-from basis.core.deps import InfraDep, SessionDep
+from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.jobs import JobQueue
 from basis.core.realtime import Hub
 from basis.core.realtime.sockets import serve_events
 from basis.core.types import NO_CONTROL
-from basis.identity.deps import CurrentClaims, CurrentUser
+from basis.identity.dependencies import request_meta
+from basis.identity.deps import CurrentClaims, CurrentUser, OperatorUser
+from basis.identity.events import Meta
 from basis.identity.sockets import AccessGuard, SocketUser
 
 public_router = APIRouter(tags=["exchange"])
@@ -120,8 +136,9 @@ async def categories_of_type(
 
 @public_router.get("/api/users/{user_id}", response_model=ProfilePublic)
 async def public_profile(user_id: UserId, session: SessionDep) -> ProfilePublic:
+    await profiles.existing_user(session, user_id)
     return await profiles.public_profile(
-        session, user_id=user_id, rating=RatingSummary(average_rating=None, total_reviews=0)
+        session, user_id=user_id, rating=await reviews.summary(session, user_id)
     )
 
 
@@ -445,3 +462,95 @@ async def mark_read(exchange_id: ExchangeId, session: SessionDep, user: CurrentU
 @public_router.websocket("/ws/exchange/{exchange_id}")
 async def chat_socket(websocket: WebSocket, exchange_id: str) -> None:
     await serve_chat(websocket, exchange_id)
+
+
+# --- reviews
+
+
+@router.post("/api/reviews", response_model=ReviewPublic, status_code=201)
+async def create_review(
+    data: ReviewCreate, session: SessionDep, user: CurrentUser, settings: ExchangeSettingsDep
+) -> ReviewPublic:
+    author_id = user.id
+    target_id = parse_id(data.target_user_id, exc.user_not_found)
+    await profiles.existing_user(session, target_id)
+    review = await reviews.create(
+        session, author_id=author_id, target_id=target_id, data=data, per_hour=settings.reviews_per_hour
+    )
+    await session.commit()
+    return reviews.public(review)
+
+
+@public_router.get("/api/reviews/users/{user_id}", response_model=UserReviews)
+async def reviews_of_user(user_id: UserId, session: SessionDep) -> UserReviews:
+    await profiles.existing_user(session, user_id)
+    items, summary = await reviews.of_user(session, user_id=user_id)
+    return UserReviews(reviews=items, summary=summary)
+
+
+@public_router.get("/api/reviews/users/{user_id}/rating", response_model=UserRating)
+async def rating_of_user(user_id: UserId, session: SessionDep) -> UserRating:
+    return await reviews.rating(session, user=await profiles.existing_user(session, user_id))
+
+
+# --- reports and moderation
+
+
+@public_router.get("/api/reports/reasons", response_model=Reasons)
+async def report_reasons() -> Reasons:
+    return Reasons(reasons=list(REPORT_REASONS))
+
+
+@router.post("/api/reports", response_model=ReportPublic, status_code=201)
+async def create_report(
+    data: ReportCreate, session: SessionDep, user: CurrentUser, settings: ExchangeSettingsDep
+) -> ReportPublic:
+    row = await moderation.report(session, reporter_id=user.id, data=data, per_hour=settings.reports_per_hour)
+    await session.commit()
+    return ReportPublic.model_validate(moderation.admin_view(row), from_attributes=True)
+
+
+@router.get("/api/admin/reports", response_model=ReportList)
+async def report_queue(
+    session: SessionDep, user: OperatorUser, status: Literal["pending", "resolved"] | None = None
+) -> ReportList:
+    items, total = await moderation.queue(session, status=status)
+    return ReportList(reports=items, total=total)
+
+
+MetaDep = Annotated[Meta, Depends(request_meta)]
+
+
+@router.post("/api/admin/reports/{report_id}/resolve", response_model=Resolved)
+async def resolve_report(
+    report_id: Annotated[str, Path(max_length=50)],
+    data: ResolveRequest,
+    session: SessionDep,
+    user: OperatorUser,
+    core: SettingsDep,
+    infra: InfraDep,
+    meta: MetaDep,
+) -> Resolved:
+    number = parse_id(report_id, exc.report_not_found)
+    row = await moderation.resolve(
+        session, report_id=number, data=data, actor=user, settings=core, infra=infra, meta=meta
+    )
+    answer = Resolved(report_id=row.id, resolution=data.resolution, resolved_at=row.resolved_at)
+    await session.commit()
+    return answer
+
+
+@router.post("/api/admin/users/{user_id}/ban", response_model=Banned)
+async def ban_user(
+    user_id: UserId,
+    data: BanRequest,
+    session: SessionDep,
+    user: OperatorUser,
+    core: SettingsDep,
+    infra: InfraDep,
+    meta: MetaDep,
+) -> Banned:
+    row = await moderation.ban(
+        session, user_id=user_id, data=data, actor=user, settings=core, infra=infra, meta=meta
+    )
+    return Banned(user_id=user_id, ban_until=row.ban_until, reason=row.reason)

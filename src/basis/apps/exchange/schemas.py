@@ -315,3 +315,113 @@ class UnreadCounts(BaseModel):
 class MarkedRead(BaseModel):
     marked_read: int
     exchange_id: str
+
+
+# --- reviews, reports, moderation
+
+REPORT_REASONS = (
+    "price_mismatch",
+    "unavailable_item",
+    "fake_listing",
+    "inappropriate_content",
+    "spam",
+    "fraud",
+    "other",
+)
+ReportReason = Literal[
+    "price_mismatch", "unavailable_item", "fake_listing", "inappropriate_content", "spam", "fraud", "other"
+]
+Resolution = Literal["listing_removed", "user_warned", "user_banned", "dismissed"]
+
+
+class ReviewCreate(Strict):
+    exchange_id: Annotated[str, Field(min_length=1, max_length=64)]
+    target_user_id: LooseId
+    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    text: Annotated[StorableText, Field(max_length=2000)] | None = None
+    is_public: bool = True
+
+
+class ReviewPublic(BaseModel):
+    id: int
+    exchange_id: str
+    author_id: int
+    target_id: int
+    rating: int
+    text: str | None
+    is_public: bool
+    created_at: dt.datetime
+
+
+class UserReviews(BaseModel):
+    reviews: list[ReviewPublic]
+    summary: RatingSummary
+
+
+class UserRating(BaseModel):
+    user_id: int
+    average_rating: float | None
+    total_reviews: int
+    trust_score: float
+    exchanges_completed: int
+
+
+class Reasons(BaseModel):
+    reasons: list[str]
+
+
+class ReportCreate(Strict):
+    target_listing_id: LooseId | None = None
+    target_user_id: LooseId | None = None
+    reason: Annotated[ReportReason, BeforeValidator(_lower)]
+    description: Annotated[StorableText, Field(max_length=2000)] | None = None
+    evidence_urls: (
+        Annotated[list[Annotated[StorableText, Field(max_length=500)]], Field(max_length=10)] | None
+    ) = None
+
+
+class ReportPublic(BaseModel):
+    id: int
+    reporter_id: int
+    target_listing_id: int | None
+    target_user_id: int | None
+    reason: str
+    status: str
+    created_at: dt.datetime
+
+
+class ReportAdmin(ReportPublic):
+    description: str | None
+    evidence_urls: list[str] | None
+    resolution: str | None
+    admin_notes: str | None
+    resolved_at: dt.datetime | None
+
+
+class ReportList(BaseModel):
+    reports: list[ReportAdmin]
+    total: int
+
+
+class ResolveRequest(Strict):
+    resolution: Annotated[Resolution, BeforeValidator(_lower)]
+    admin_notes: Annotated[StorableText, Field(max_length=2000)] | None = None
+
+
+class Resolved(BaseModel):
+    report_id: int
+    status: Literal["resolved"] = "resolved"
+    resolution: str
+    resolved_at: dt.datetime
+
+
+class BanRequest(Strict):
+    reason: Annotated[StorableText, Field(min_length=1, max_length=500)]
+    duration_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+
+
+class Banned(BaseModel):
+    user_id: int
+    status: Literal["banned"] = "banned"
+    ban_until: dt.datetime | None
+    reason: str
