@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from basis.apps.exchange.admin import VIEWS
 from basis.apps.exchange.lifecycle import on_shutdown, on_startup
 from basis.apps.exchange.router import public_router, router
 from basis.apps.exchange.settings import ExchangeSettings
@@ -13,6 +14,7 @@ spec = AppSpec(
     name="exchange",
     routers=[router],
     public_routers=[public_router],
+    admin_views=VIEWS,
     migrations_dir=Path(__file__).parent / "migrations",
     models_module="basis.apps.exchange.models",
     jobs_module="basis.apps.exchange.jobs",
