@@ -25,6 +25,37 @@ NAMES = ["Айгерим", "Бауыржан", "Дана", "Ерлан", "Жан
 THINGS = ["вещь", "набор", "комплект", "услуга", "предмет"]
 
 
+def _showcase(users: list[int], listing_ids: dict[int, int], now: Any) -> list[dict[str, Any]]:
+    """A pair (members 1-2) and a chain of three (members 3-5) that surely match: members of the
+    first one's city each, so that a fresh demo shows both kinds of proposal."""
+    plan = [
+        (users[0], "offer", "bicycles", 30_000, 10), (users[0], "want", "hand_tools", 28_000, 10),
+        (users[1], "offer", "hand_tools", 29_000, 10), (users[1], "want", "bicycles", 30_000, 10),
+        (users[2], "offer", "furniture_appliances", 150_000, None),
+        (users[2], "want", "photo_equipment", 150_000, None),
+        (users[3], "offer", "clothing_footwear", 145_000, None),
+        (users[3], "want", "furniture_appliances", 150_000, None),
+        (users[4], "offer", "photo_equipment", 140_000, None),
+        (users[4], "want", "clothing_footwear", 145_000, None),
+    ]  # fmt: skip
+    return [
+        {
+            "listing_id": listing_ids[owner],
+            "user_id": owner,
+            "item_type": item_type,
+            "category": slug,
+            "exchange_type": "temporary" if days else "permanent",
+            "item_name": f"Витрина: {slug}",
+            "value_tenge": value,
+            "duration_days": days,
+            "description": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for owner, item_type, slug, value, days in plan
+    ]
+
+
 LADDER = (5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
 
 
@@ -70,7 +101,11 @@ async def demo(
     )
     await conn.execute(
         insert(UserCity.__table__),  # type: ignore[arg-type]
-        [{"user_id": u, "city": c} for u in user_ids for c in rng.sample(CITIES, rng.choice([1, 1, 2, 3]))],
+        [
+            {"user_id": u, "city": c}
+            for n, u in enumerate(user_ids)
+            for c in (["Алматы"] if n < 5 else rng.sample(CITIES, rng.choice([1, 1, 2, 3])))
+        ],
     )
     progress(members)
     listing_ids = {}
@@ -105,6 +140,7 @@ async def demo(
                 "updated_at": now,
             }
         )
+    rows += _showcase(user_ids[:5], listing_ids, now)
     for start in range(0, len(rows), 1000):
         await conn.execute(insert(ListingItem.__table__), rows[start : start + 1000])  # type: ignore[arg-type]
         progress(len(rows[start : start + 1000]))
