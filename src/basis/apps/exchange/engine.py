@@ -162,16 +162,21 @@ class Market:
             if item.item_type == "offer":
                 self.offers[item.user_id].append(item)
         self.min_give = 1 - self.rules.min_score
-        self.fits = self._find_fits()
-        """offer id -> {user id -> [wants of that user the offer fits]}"""
-        self.graph: dict[int, list[int]] = {
-            user: sorted({v for offer in offers for v in self.fits.get(offer.id, {})})
-            for user, offers in self.offers.items()
-        }
-        self.reverse: dict[int, list[int]] = defaultdict(list)
-        for user in sorted(self.graph):
-            for v in self.graph[user]:
-                self.reverse[v].append(user)
+        self._by_kind: dict[tuple[str, str, str], list[Item]] = defaultdict(list)
+        self.wants: dict[int, list[Item]] = defaultdict(list)
+        for item in self.items.values():
+            self._by_kind[(item.item_type, item.exchange_type, item.category)].append(item)
+            if item.item_type == "want":
+                self.wants[item.user_id].append(item)
+        self._rates: dict[tuple[str, str, str], list[float]] = {}
+        for key, group in self._by_kind.items():
+            group.sort(key=lambda i: (i.rate, i.id))
+            self._rates[key] = [i.rate for i in group]
+        # Fits are computed on demand and remembered: a re-match of one member touches only the
+        # part of the market around them.
+        self._fits: dict[int, dict[int, list[Item]]] = {}
+        self._preds: dict[int, list[int]] = {}
+        self._graph: dict[int, list[int]] | None = None
 
     # --- fits
 
@@ -186,36 +191,56 @@ class Market:
             and _within(offer, want, self.rules.tolerance)
         )
 
-    def _find_fits(self) -> dict[int, dict[int, list[Item]]]:
-        wants: dict[tuple[str, str], list[Item]] = defaultdict(list)
-        for item in self.items.values():
-            if item.item_type == "want":
-                wants[(item.exchange_type, item.category)].append(item)
-        rates: dict[tuple[str, str], list[float]] = {}
-        for key, group in wants.items():
-            group.sort(key=lambda w: (w.rate, w.id))
-            rates[key] = [w.rate for w in group]
+    def _window(self, item: Item, other_type: str) -> list[Item]:
+        """Items of the other type, same exchange_type and category, whose value may fit."""
+        key = (other_type, item.exchange_type, item.category)
+        group = self._by_kind.get(key)
+        if not group:
+            return []
+        # A float window with slack finds the candidates; the exact test decides. The fit rule
+        # is symmetric, so one window serves both directions.
         low_share = float(1 - self.rules.tolerance)
-        fits: dict[int, dict[int, list[Item]]] = {}
-        for offers in self.offers.values():
-            for offer in offers:
-                key = (offer.exchange_type, offer.category)
-                group = wants.get(key)
-                if not group:
-                    continue
-                # A float window with slack finds the candidates; the exact test decides.
-                rate = offer.rate
-                lo = bisect.bisect_left(rates[key], rate * low_share * (1 - 1e-9))
-                hi = bisect.bisect_right(
-                    rates[key], rate / low_share * (1 + 1e-9) if low_share else float("inf")
-                )
-                found: dict[int, list[Item]] = {}
-                for want in group[lo:hi]:
-                    if self.fits_want(offer, want):
-                        found.setdefault(want.user_id, []).append(want)
-                if found:
-                    fits[offer.id] = {u: sorted(ws, key=lambda w: w.id) for u, ws in sorted(found.items())}
-        return fits
+        rate = item.rate
+        lo = bisect.bisect_left(self._rates[key], rate * low_share * (1 - 1e-9))
+        hi = bisect.bisect_right(
+            self._rates[key], rate / low_share * (1 + 1e-9) if low_share else float("inf")
+        )
+        return group[lo:hi]
+
+    def fits_of(self, offer: Item) -> dict[int, list[Item]]:
+        """{user id -> [that user's wants this offer fits]}, users and wants in id order."""
+        found = self._fits.get(offer.id)
+        if found is None:
+            by_user: dict[int, list[Item]] = {}
+            for want in self._window(offer, "want"):
+                if self.fits_want(offer, want):
+                    by_user.setdefault(want.user_id, []).append(want)
+            found = {u: sorted(ws, key=lambda w: w.id) for u, ws in sorted(by_user.items())}
+            self._fits[offer.id] = found
+        return found
+
+    def predecessors(self, user: int) -> list[int]:
+        """Members with an offer that fits one of this member's wants."""
+        found = self._preds.get(user)
+        if found is None:
+            owners = {
+                offer.user_id
+                for want in self.wants.get(user, ())
+                for offer in self._window(want, "offer")
+                if self.fits_want(offer, want)
+            }
+            found = self._preds[user] = sorted(owners)
+        return found
+
+    @property
+    def graph(self) -> dict[int, list[int]]:
+        """member -> the members their offers fit (the whole market: for full runs)."""
+        if self._graph is None:
+            self._graph = {
+                user: sorted({v for offer in offers for v in self.fits_of(offer)})
+                for user, offers in self.offers.items()
+            }
+        return self._graph
 
     def score_ok(self, give: Item, receive: Item) -> bool:
         return _within(give, receive, self.min_give)
@@ -254,9 +279,9 @@ class Market:
 
     def find(self, users: Iterable[int] | None = None) -> Result:
         """Every proposal (``users``: only those with at least one of these members)."""
-        components = self._components()
         result = Result()
         if users is None:
+            components = self._components()
             for start in sorted(self.graph):
                 component = components.get(start)
                 if component is None:
@@ -265,13 +290,12 @@ class Market:
                 if not self._search(start, allowed, result):
                     break
         else:
+            # No components here: they need the whole market's fits, and the distances below
+            # already confine the search to members that can close a cycle with ``start``.
             done: set[int] = set()
             for start in sorted(set(users)):
-                component = components.get(start)
-                if component is not None:
-                    allowed = {u for u in component if u != start and u not in done}
-                    if not self._search(start, allowed, result):
-                        break
+                if not self._search(start, None, result, exclude=done | {start}):
+                    break
                 done.add(start)
         result.proposals.sort(key=lambda p: (p.exchange_type, len(p.seats), p.seats))
         return result
@@ -327,8 +351,9 @@ class Market:
                     low[parent] = min(low[parent], low[node])
         return out
 
-    def _distances_to(self, start: int, allowed: set[int]) -> dict[int, int]:
-        """Edges needed from each allowed member back to ``start`` (within the length bound)."""
+    def _distances_to(self, start: int, allowed: set[int] | None, exclude: set[int]) -> dict[int, int]:
+        """Edges needed from each member back to ``start`` (within the length bound), over
+        members in ``allowed`` (None: anyone not in ``exclude``)."""
         dist = {start: 0}
         queue = deque([start])
         limit = self.rules.max_chain - 1
@@ -336,15 +361,23 @@ class Market:
             v = queue.popleft()
             if dist[v] >= limit:
                 continue
-            for u in self.reverse.get(v, ()):
-                if u not in dist and u in allowed:
-                    dist[u] = dist[v] + 1
-                    queue.append(u)
+            for u in self.predecessors(v):
+                if u in dist or u in exclude or (allowed is not None and u not in allowed):
+                    continue
+                dist[u] = dist[v] + 1
+                queue.append(u)
         return dist
 
-    def _search(self, start: int, allowed: set[int], result: Result) -> bool:
-        """Cycles through ``start`` and members of ``allowed``; False once the bound is hit."""
-        dist = self._distances_to(start, allowed)
+    def _search(
+        self,
+        start: int,
+        allowed: set[int] | None,
+        result: Result,
+        exclude: frozenset[int] | set[int] = frozenset(),
+    ) -> bool:
+        """Cycles through ``start`` and members of ``allowed`` (None: anyone not in ``exclude``);
+        False once a bound is hit."""
+        dist = self._distances_to(start, allowed, set(exclude))
         max_len = self.rules.max_chain
         seats: list[tuple[int, Item, Item | None]] = []  # (user, offer, want); want of seat 0 set on closing
         in_path = {start}
@@ -355,7 +388,7 @@ class Market:
                 result.truncated = True
                 return False
             k = len(seats)
-            targets = self.fits.get(prev_offer.id, {})
+            targets = self.fits_of(prev_offer)
             closing = targets.get(start)
             if closing and k >= 2 and self.score_ok(first_offer, prev_offer):
                 for want in closing:
@@ -369,8 +402,9 @@ class Market:
             if k >= max_len:
                 return True
             for user, wants in targets.items():
-                if user == start or user in in_path or user not in allowed:
+                if user == start or user in in_path:
                     continue
+                # dist holds only allowed members that can get back to start in time.
                 if dist.get(user, max_len) > max_len - k:
                     continue
                 for offer in self.offers.get(user, ()):
