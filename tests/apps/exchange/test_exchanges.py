@@ -142,3 +142,18 @@ async def test_an_item_in_two_proposals_is_swapped_once(ex: Exchange) -> None:
     )
     statuses = sorted([(await ex.exchange(alice, e["id"]))["status"] for e in both])
     assert statuses == ["cancelled", "completed"]
+
+
+async def test_odd_exchange_ids_are_404_or_422_never_500(ex: Exchange) -> None:
+    alice = await ex.member(ALMATY)
+    for odd in ("a%00b", "x" * 65, "%F0%9F%98%80", "1"):
+        r = await ex.client.get(f"/api/exchanges/{odd}", headers=alice.headers)
+        assert r.status_code in (404, 422), (odd, r.status_code)
+        r = await ex.client.post(f"/api/chains/{odd}/accept", headers=alice.headers)
+        assert r.status_code in (404, 422), (odd, r.status_code)
+    r = await ex.client.post(
+        "/api/reviews",
+        json={"exchange_id": "a\x00b", "target_user_id": 1, "rating": 5},
+        headers=alice.headers,
+    )
+    assert r.status_code in (404, 422)

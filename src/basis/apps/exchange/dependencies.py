@@ -11,6 +11,7 @@ from basis.apps.exchange.ids import parse_id
 from basis.apps.exchange.settings import ExchangeSettings
 from basis.core.deps import InfraDep, SettingsDep
 from basis.core.jobs import JobQueue
+from basis.core.types import NO_CONTROL
 from basis.identity.models import User
 
 
@@ -39,6 +40,6 @@ ExchangeSettingsDep = Annotated[ExchangeSettings, Depends(app_settings)]
 JobsDep = Annotated[JobQueue, Depends(jobs)]
 ItemId = Annotated[int, Depends(item_id)]
 UserId = Annotated[int, Depends(user_id)]
-ExchangeId = Annotated[str, Path(min_length=1, max_length=64)]
+ExchangeId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_CONTROL)]
 Skip = Annotated[int, Query(ge=0, le=10_000_000)]
 Limit = Annotated[int, Query(ge=1, le=100)]

@@ -335,7 +335,7 @@ Resolution = Literal["listing_removed", "user_warned", "user_banned", "dismissed
 
 
 class ReviewCreate(Strict):
-    exchange_id: Annotated[str, Field(min_length=1, max_length=64)]
+    exchange_id: Annotated[PrintableText, Field(min_length=1, max_length=64)]
     target_user_id: LooseId
     rating: Annotated[StrictInt, Field(ge=1, le=5)]
     text: Annotated[StorableText, Field(max_length=2000)] | None = None

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from basis.apps.exchange import chat, notify
 from basis.core.errors import BasisError
 from basis.core.realtime.sockets import Socket, SocketRefused, serve_socket
+from basis.core.types import is_storable
 from basis.identity.sockets import AccessGuard, SocketUser
 
 CLOSE_INVALID = 4401
@@ -31,6 +32,8 @@ class ExchangeGuard:
 
     async def admit(self, conn: HTTPConnection, token: str) -> SocketUser:
         principal = await self._access.admit(conn, token)
+        if len(self.exchange_id) > 64 or not is_storable(self.exchange_id):
+            raise SocketRefused(CLOSE_NOT_FOUND, "Exchange not found")
         async with conn.app.state.db.sessionmaker() as session:
             try:
                 await chat.participants(session, self.exchange_id, principal.user_id)
