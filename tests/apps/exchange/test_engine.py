@@ -203,7 +203,8 @@ def brute_force(items: list[Item], cities: dict[int, list[str]], rules: Rules) -
             if order[0] != min(order):
                 continue
             for choice in itertools.product(*[itertools.product(offers[u], wants[u]) for u in order]):
-                ok = all(
+                # permanent and temporary never mix, not even across two fits
+                ok = len({i.exchange_type for pair in choice for i in pair}) == 1 and all(
                     _fits(choice[k][0], choice[(k + 1) % n][1], cities, rules.tolerance)
                     and _score(choice[k][0], choice[k - 1][0]) >= rules.min_score
                     for k in range(n)

@@ -177,6 +177,7 @@ class Market:
         self._fits: dict[int, dict[int, list[Item]]] = {}
         self._preds: dict[int, list[int]] = {}
         self._graph: dict[int, list[int]] | None = None
+        self._preds_complete = False
 
     # --- fits
 
@@ -222,6 +223,8 @@ class Market:
     def predecessors(self, user: int) -> list[int]:
         """Members with an offer that fits one of this member's wants."""
         found = self._preds.get(user)
+        if found is None and self._preds_complete:
+            return []
         if found is None:
             owners = {
                 offer.user_id
@@ -282,6 +285,14 @@ class Market:
         result = Result()
         if users is None:
             components = self._components()
+            # The whole graph is known by now: its reverse serves the distances, instead of
+            # computing every fit a second time from the wants' side.
+            reverse: dict[int, list[int]] = defaultdict(list)
+            for user in sorted(self.graph):
+                for v in self.graph[user]:
+                    reverse[v].append(user)
+            self._preds = {v: sorted(us) for v, us in reverse.items()}
+            self._preds_complete = True
             for start in sorted(self.graph):
                 component = components.get(start)
                 if component is None:
