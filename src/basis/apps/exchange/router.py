@@ -411,7 +411,8 @@ async def my_notifications(session: SessionDep, user: CurrentUser) -> Notificati
     return await notifications.of_user(session, user_id=user.id)
 
 
-@router.get("/api/events/stream", response_class=StreamingResponse)
+# Not in the OpenAPI document: an endless event stream is not a request/response call.
+@router.get("/api/events/stream", response_class=StreamingResponse, include_in_schema=False)
 async def event_stream(
     request: Request, user: CurrentUser, claims: CurrentClaims, infra: InfraDep
 ) -> StreamingResponse:
