@@ -1,0 +1,239 @@
+"""Matching as a service: load the market, run the engine, store what it proposes.
+
+The engine (``engine.py``) decides; this module only reads the snapshot it needs, stores new
+proposals as exchanges (one per combination of users and items: ``Exchange.open_key`` is
+unique), notifies their participants and cancels proposed exchanges that no longer fit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from basis.apps.exchange import exchanges as exchange_service
+from basis.apps.exchange.engine import Item, Market, Proposal, Rules, Seat
+from basis.apps.exchange.listings import _visible
+from basis.apps.exchange.models import (
+    OPEN_STATUSES,
+    Exchange,
+    ExchangeEvent,
+    ListingItem,
+    MatchingRun,
+    Notification,
+    Participant,
+    UserCity,
+    new_exchange_id,
+)
+from basis.apps.exchange.schemas import MatchingStatus, PipelineResult
+from basis.apps.exchange.settings import ExchangeSettings
+from basis.core.db import insert_or_skip
+from basis.core.logging import get_logger
+from basis.core.time import utcnow
+
+log = get_logger("basis.exchange.matching")
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    created: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    """``{user_id, id, type, exchange_id}`` of each stored notification, to publish after commit."""
+    truncated: bool = False
+
+
+def rules_of(settings: ExchangeSettings) -> Rules:
+    return Rules.of(settings.fit_tolerance, settings.min_score, settings.max_chain, settings.max_cycles)
+
+
+async def load_market(session: AsyncSession, rules: Rules) -> Market:
+    rows = await session.execute(
+        select(
+            ListingItem.id,
+            ListingItem.user_id,
+            ListingItem.item_type,
+            ListingItem.category,
+            ListingItem.exchange_type,
+            ListingItem.value_tenge,
+            ListingItem.duration_days,
+        ).where(_visible())
+    )
+    items = [Item(*row) for row in rows]
+    cities: dict[int, list[str]] = defaultdict(list)
+    for user_id, city in await session.execute(select(UserCity.user_id, UserCity.city)):
+        cities[user_id].append(city)
+    return Market(items, cities, rules)
+
+
+async def _open_seats(session: AsyncSession, user_ids: Sequence[int] | None) -> dict[str, list[Seat]]:
+    """The seats of every proposed exchange (of these members)."""
+    stmt = (
+        select(
+            Participant.exchange_id, Participant.user_id, Participant.offer_item_id, Participant.want_item_id
+        )
+        .join(Exchange, Exchange.id == Participant.exchange_id)
+        .where(Exchange.status == "proposed")
+        .order_by(Participant.exchange_id, Participant.position)
+    )
+    if user_ids is not None:
+        mine = select(Participant.exchange_id).where(Participant.user_id.in_(user_ids))
+        stmt = stmt.where(Participant.exchange_id.in_(mine))
+    seats: dict[str, list[Seat]] = defaultdict(list)
+    for exchange_id, user_id, offer_id, want_id in await session.execute(stmt):
+        seats[exchange_id].append(Seat(user_id, offer_id, want_id))
+    return seats
+
+
+async def _known(session: AsyncSession, combinations: Iterable[str]) -> set[str]:
+    keys = list(combinations)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(await session.scalars(select(Exchange.open_key).where(Exchange.open_key.in_(chunk))))
+    return found
+
+
+async def _store(session: AsyncSession, proposal: Proposal, outcome: RunOutcome) -> None:
+    exchange_id = new_exchange_id()
+    now = utcnow()
+    inserted = await insert_or_skip(
+        session,
+        Exchange.__table__,  # type: ignore[arg-type]
+        {
+            "id": exchange_id,
+            "kind": proposal.kind,
+            "exchange_type": proposal.exchange_type,
+            "status": "proposed",
+            "score": proposal.score,
+            "combination": proposal.combination,
+            "open_key": proposal.combination,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if not inserted:
+        return  # proposed meanwhile by another run
+    kind = "bilateral_match" if proposal.kind == "pair" else "chain_match"
+    for position, seat in enumerate(proposal.seats):
+        session.add(
+            Participant(
+                exchange_id=exchange_id,
+                position=position,
+                user_id=seat.user_id,
+                offer_item_id=seat.offer_item_id,
+                want_item_id=seat.want_item_id,
+                decision="pending",
+                confirmed=False,
+            )
+        )
+    session.add(ExchangeEvent(exchange_id=exchange_id, event_type="created", user_id=None, created_at=now))
+    notes = [
+        Notification(
+            user_id=seat.user_id,
+            type=kind,
+            payload={"exchange_id": exchange_id, "score": proposal.score},
+            read=False,
+            created_at=now,
+        )
+        for seat in proposal.seats
+    ]
+    session.add_all(notes)
+    await session.flush()
+    outcome.created.append(exchange_id)
+    outcome.notifications.extend(
+        {"user_id": n.user_id, "id": n.id, "type": n.type, "exchange_id": exchange_id} for n in notes
+    )
+
+
+async def rematch(
+    session: AsyncSession, *, settings: ExchangeSettings, user_ids: Sequence[int] | None
+) -> RunOutcome:
+    """Brings proposals up to date for these members (all when None) and commits."""
+    started = utcnow()
+    market = await load_market(session, rules_of(settings))
+    outcome = RunOutcome()
+    for exchange_id, seats in (await _open_seats(session, user_ids)).items():
+        if market.evaluate(seats) is None:
+            if await exchange_service.cancel(
+                session, exchange_id, reason="no_longer_fits", only_proposed=True
+            ):
+                outcome.cancelled.append(exchange_id)
+    result = market.find(user_ids)
+    outcome.truncated = result.truncated
+    if result.truncated:
+        log.warning("exchange_matching_truncated", found=len(result.proposals), steps=result.steps)
+    known = await _known(session, (p.combination for p in result.proposals))
+    for proposal in result.proposals:
+        if proposal.combination not in known:
+            await _store(session, proposal, outcome)
+    created_kinds = _new_by_kind(result.proposals, known)
+    session.add(
+        MatchingRun(
+            scope_user_id=user_ids[0] if user_ids and len(user_ids) == 1 else None,
+            started_at=started,
+            finished_at=utcnow(),
+            bilateral_matches=created_kinds["pair"],
+            chains_discovered=created_kinds["chain"],
+            participants_notified=len({n["user_id"] for n in outcome.notifications}),
+            cancelled=len(outcome.cancelled),
+        )
+    )
+    await session.commit()
+    return outcome
+
+
+def _new_by_kind(proposals: Sequence[Proposal], known: set[str]) -> dict[str, int]:
+    counts = {"pair": 0, "chain": 0}
+    for p in proposals:
+        if p.combination not in known:
+            counts[p.kind] += 1
+    return counts
+
+
+async def counts(session: AsyncSession, *, user_id: int | None) -> PipelineResult:
+    """Open exchanges (proposed or active) in scope, by kind, and their participants."""
+    sizes = (
+        select(Participant.exchange_id, func.count().label("n")).group_by(Participant.exchange_id).subquery()
+    )
+    stmt = (
+        select(Exchange.kind, func.count(), func.coalesce(func.sum(sizes.c.n), 0))
+        .join(sizes, sizes.c.exchange_id == Exchange.id)
+        .where(Exchange.status.in_(OPEN_STATUSES))
+        .group_by(Exchange.kind)
+    )
+    if user_id is not None:
+        stmt = stmt.where(
+            Exchange.id.in_(select(Participant.exchange_id).where(Participant.user_id == user_id))
+        )
+    by_kind = {kind: (int(n), int(people)) for kind, n, people in await session.execute(stmt)}
+    pairs, chains = by_kind.get("pair", (0, 0)), by_kind.get("chain", (0, 0))
+    return PipelineResult(
+        bilateral_matches=pairs[0],
+        exchange_chains=chains[0],
+        total_participants=pairs[1] + chains[1],
+        errors=[],
+    )
+
+
+async def status(session: AsyncSession) -> MatchingStatus:
+    last = await session.scalar(select(func.max(MatchingRun.finished_at)))
+    totals = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(MatchingRun.bilateral_matches), 0),
+                func.coalesce(func.sum(MatchingRun.chains_discovered), 0),
+                func.coalesce(func.sum(MatchingRun.participants_notified), 0),
+            )
+        )
+    ).one()
+    return MatchingStatus(
+        last_run=last,
+        bilateral_matches=int(totals[0]),
+        chains_discovered=int(totals[1]),
+        participants_notified=int(totals[2]),
+    )
