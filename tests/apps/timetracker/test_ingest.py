@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from basis.apps.timetracker.ingest import Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
+from basis.apps.timetracker.ingest import Outcome, Scan, ScanRequest, TerminalCtx
 from basis.apps.timetracker.keys import hash_key
+from basis.apps.timetracker.scan_writer import ScanWriter
 from basis.core.db import Database
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.time import utcnow

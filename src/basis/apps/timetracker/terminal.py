@@ -17,10 +17,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker.ingest import SCANS, Outcome, Scan, ScanRequest, ScanWriter, TerminalCtx
+from basis.apps.timetracker.ingest import SCANS, Outcome, Scan, ScanRequest, TerminalCtx
 from basis.apps.timetracker.keys import b64decode_any, hash_key, parse_public_key
 from basis.apps.timetracker.models import Employee, Terminal
 from basis.apps.timetracker.parsing import normalise_direction, normalise_uid
+from basis.apps.timetracker.scan_writer import ScanWriter
 from basis.apps.timetracker.schemas import (
     BatchItemResult,
     ChallengeOut,
