@@ -13,7 +13,14 @@ from basis import __version__
 from basis.core import migrations
 from basis.core.apps import AppRef, AppSpec, check_settings, enabled_specs
 from basis.core.db import Database
-from basis.core.http import files_router, include_flat, install_docs, install_error_handlers, ops_router
+from basis.core.http import (
+    files_router,
+    include_flat,
+    install_docs,
+    install_error_handlers,
+    literal_routes_first,
+    ops_router,
+)
 from basis.core.infra import build_infra
 from basis.core.logging import configure_logging, get_logger
 from basis.core.middleware import EdgeMiddleware
@@ -128,6 +135,11 @@ def create_app(
     include_flat(app, files_router())
     install_docs(app)
     mount_admin(app, settings, [view for spec in all_specs for view in spec.admin_views])
+    for method, path, modules in literal_routes_first(app):
+        # Two originals' clients use one path (the exchange's and the messenger's public
+        # profiles): the app named first in BASIS_APPS answers it; enable one of them to choose.
+        log.warning("path served by more than one app", method=method, path=path, answered_by=modules[0],
+                    shadowed=modules[1:])
 
     # Added last = outermost: the edge (request id, headers, limits, metrics), then CORS.
     if settings.cors_origins:

@@ -7,6 +7,7 @@ import functools
 import inspect
 import ipaddress
 import json
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
@@ -286,6 +287,25 @@ def check_metrics_access(request: Request, settings: Any) -> None:
     given = request.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
         raise StarletteHTTPException(401, "Metrics token required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def literal_routes_first(app: FastAPI) -> list[tuple[str, str, list[str]]]:
+    """Orders the app's routes so that every route whose path has no parameter is tried before
+    any route with one, whoever declared them (``/api/users/me`` is never taken by another
+    app's ``/api/users/{id}``); the order is kept otherwise. Returns the (method, path, modules)
+    that more than one module declares: the first of them answers (``BASIS_APPS`` order)."""
+    routes = app.router.routes
+    routes[:] = sorted(routes, key=lambda route: "{" in getattr(route, "path", ""))
+    owners: dict[tuple[str, str], list[str]] = {}
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        path = getattr(route, "path", None)
+        if endpoint is None or path is None:
+            continue
+        shape = re.sub(r"\{[^}]*\}", "{}", path)
+        for method in getattr(route, "methods", None) or {"WEBSOCKET"}:
+            owners.setdefault((method, shape), []).append(endpoint.__module__)
+    return [(method, shape, modules) for (method, shape), modules in owners.items() if len(set(modules)) > 1]
 
 
 def ops_router() -> APIRouter:

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from basis.settings import Settings
 from tests.fixtures.auth import MakeUser, bearer_for
 from tests.support.live import free_port
+from tests.support.server import available_apps
 
 _numbers = itertools.count(1)
 
@@ -87,9 +88,11 @@ class Api:
 
 @pytest.fixture
 def settings_values(settings_values: dict[str, Any]) -> dict[str, Any]:
-    # As the black-box suite runs: mail at once, a short quiet period.
+    # As the black-box suite runs: mail at once, a short quiet period. The messenger first: it
+    # answers the paths it shares with the exchange (GET /api/users/{id}).
     return {
         **settings_values,
+        "apps": ["messenger", *(name for name in available_apps() if name != "messenger")],
         "messenger_offline_mail_delay_seconds": 0,
         "messenger_offline_mail_quiet_seconds": 8,
     }
@@ -190,3 +193,4 @@ async def silent(ws: ClientConnection, timeout: float = 0.3, *, ignore: tuple[st
 
 async def send(ws: ClientConnection, event: dict[str, Any]) -> None:
     await ws.send(json.dumps(event))
+
