@@ -60,7 +60,9 @@ class OutageLog:
         self._last_line: dict[str, float] = {}
         self._unreported: dict[str, int] = {}
 
-    def failed(self, dependency: str, exc: BaseException, path: str) -> None:
+    def failed(self, exc: BaseException, where: str) -> None:
+        """Counts a call that ``exc`` (one of HANDLED) failed at ``where`` (a path, a task)."""
+        dependency = dependency_of(exc)
         FAILURES.labels(dependency).inc()
         now = time.monotonic()
         last = self._last_line.get(dependency)
@@ -76,7 +78,7 @@ class OutageLog:
             dependency=dependency,
             error=type(exc).__name__,
             reason=reason,
-            path=path,
+            path=where,
             failed_since_last_line=since,
         )
 
@@ -86,10 +88,9 @@ OUTAGES = OutageLog()
 
 async def dependency_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """The exception handler for HANDLED: 503 ``unavailable`` with Retry-After."""
-    dependency = dependency_of(exc)
-    OUTAGES.failed(dependency, exc, request.url.path)
+    OUTAGES.failed(exc, request.url.path)
     return JSONResponse(
-        {"detail": _BODY[dependency], "code": "unavailable"},
+        {"detail": _BODY[dependency_of(exc)], "code": "unavailable"},
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

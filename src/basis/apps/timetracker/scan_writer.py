@@ -177,7 +177,7 @@ class ScanWriter:
 def _failed(error: Exception, scans: int) -> None:
     if isinstance(error, outage.HANDLED):
         # The database is out of reach: one line per outage, not a traceback per batch.
-        outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scans")
+        outage.OUTAGES.failed(error, "timetracker scans")
     else:
         log.error("timetracker_scan_batch_failed", scans=scans, exc_info=error)
 

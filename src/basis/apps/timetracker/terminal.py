@@ -225,7 +225,7 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
                 scan.kept = await pipeline.infra.kv.get(_idempotency_key(ctx, scan.req.client_event_id))
             except outage.HANDLED as error:
                 # Redis is away: the database still recognises a resend, a little slower.
-                outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scan replay cache")
+                outage.OUTAGES.failed(error, "timetracker scan replay cache")
     answers = await pipeline.writer.submit(scans) if scans else []
     for answer in answers:
         if isinstance(answer, BasisError) and answer.code in ("unknown_terminal", "terminal_inactive"):
@@ -252,7 +252,7 @@ async def _ingest(pipeline: Pipeline, ctx: TerminalCtx, scans: list[Scan]) -> li
         except Exception as error:
             ctx.last_seen_at = None  # try again with the next request
             if isinstance(error, outage.HANDLED):
-                outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker last seen")
+                outage.OUTAGES.failed(error, "timetracker last seen")
             else:
                 log.error("timetracker_last_seen_failed", terminal_id=ctx.id, exc_info=error)
     return results
@@ -274,7 +274,7 @@ async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: 
             )
         except outage.HANDLED as error:
             # The scan is stored: a resend is recognised by the database instead of this cache.
-            outage.OUTAGES.failed(outage.dependency_of(error), error, "timetracker scan replay cache")
+            outage.OUTAGES.failed(error, "timetracker scan replay cache")
     if outcome.feed is not None and infra.hub.heard(SCAN_TOPIC):
         try:
             await infra.hub.publish(SCAN_TOPIC, outcome.feed())
