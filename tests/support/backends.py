@@ -23,7 +23,8 @@ SERVER_URLS = {
 REDIS_URL = os.environ.get("BASIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SLOT = int(os.environ.get("BASIS_TEST_SLOT", "0"))
 """Lets several checkouts run their suites at once on one machine: slot N gets databases and
-Redis numbers of its own (0-3; 0 is the default a lone checkout uses)."""
+Redis numbers of its own (0-4 on one Redis server; 0 is the default a lone checkout uses; slots
+5 and up wrap around, so give each of them a Redis server of its own with BASIS_TEST_REDIS_URL)."""
 
 
 def in_ci() -> bool:
@@ -61,7 +62,7 @@ def _db_name(worker: str) -> str:
 def redis_db(worker: str) -> int:
     """This pytest worker's own Redis database number, never shared with another worker or slot."""
     number = worker.removeprefix("gw")
-    return 15 - (SLOT * 3 + (int(number) if number.isdigit() else 0) % 3)
+    return 15 - (SLOT * 3 + (int(number) if number.isdigit() else 0) % 3) % 16
 
 
 async def _recreate(admin_url: str, backend: str, name: str) -> None:
