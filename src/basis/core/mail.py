@@ -124,9 +124,9 @@ class OutboxMailer:
     mail client) and one JSON line in ``<data_dir>/outbox/mail.jsonl`` (what tests and the dev
     console read). The log line names the file, never the body."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sender: str = "Basis <no-reply@localhost>") -> None:
         self.path = path
-        self.sender = "Basis <no-reply@localhost>"
+        self.sender = sender
         self._lock = asyncio.Lock()
         self._numbers = itertools.count(1)
 
@@ -184,6 +184,4 @@ def build_mailer(settings: Settings) -> Mailer:
     if settings.env == "prod":
         log.warning("BASIS_SMTP_HOST is not set: every mail fails (the jobs sending them retry, then fail)")
         return UndeliverableMailer()
-    outbox = OutboxMailer(settings.data_dir / "outbox" / "mail.jsonl")
-    outbox.sender = settings.smtp_from
-    return outbox
+    return OutboxMailer(settings.data_dir / "outbox" / "mail.jsonl", sender=settings.smtp_from)
