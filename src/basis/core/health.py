@@ -1,7 +1,7 @@
-"""Readiness of the local disk: a full disk under SQLite (or under the data directory) is a
+"""Readiness of the local disk: a full disk under SQLite (or under local file storage) is a
 dependency that is down, reported by ``/health/ready`` before writes start to fail.
 
-Two checks on each filesystem that holds the SQLite file or the data directory: the free space
+Two checks on each filesystem that holds the SQLite file or local file storage: the free space
 is at least :data:`MIN_FREE_BYTES`, and a small file can be written, flushed to disk and removed
 (a read-only or quota-bound filesystem can report free space it will not give)."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -19,14 +20,15 @@ PROBE_NAME = ".basis-ready-probe"
 PROBE_BYTES = 4096
 
 
-def watched_directories(database_url: str, data_dir: Path) -> list[Path]:
-    """The SQLite file's directory (when the database is SQLite) and the data directory, each
-    filesystem once."""
+def watched_directories(database_url: str, others: Sequence[Path] = ()) -> list[Path]:
+    """The SQLite file's directory (when the database is SQLite) and ``others`` (local file
+    storage), each filesystem once. A server on PostgreSQL with S3 storage writes no local file
+    that matters, so it watches nothing (a read-only root filesystem stays ready)."""
     candidates: list[Path] = []
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         candidates.append(Path(url.database).resolve().parent)
-    candidates.append(Path(data_dir).resolve())
+    candidates += [Path(directory).resolve() for directory in others]
     seen: set[int] = set()
     chosen: list[Path] = []
     for directory in candidates:

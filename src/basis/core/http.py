@@ -309,10 +309,10 @@ def literal_routes_first(app: FastAPI) -> list[tuple[str, str, list[str]]]:
     return [(method, shape, modules) for (method, shape), modules in owners.items() if len(set(modules)) > 1]
 
 
-def _disk_problems(database_url: str, data_dir: Path) -> list[tuple[str, str]]:
+def _disk_problems(database_url: str, storage_root: Path | None) -> list[tuple[str, str]]:
     """(directory, reason) for each watched filesystem that cannot take writes."""
     found = []
-    for directory in health.watched_directories(database_url, data_dir):
+    for directory in health.watched_directories(database_url, [storage_root] if storage_root else []):
         reason = health.disk_problem(directory)
         if reason is not None:
             found.append((str(directory), reason))
@@ -334,7 +334,7 @@ def ops_router() -> APIRouter:
     @router.get(
         "/health/ready",
         responses={
-            503: {"description": "a dependency is down, or the disk of SQLite or the data directory is full"}
+            503: {"description": "a dependency is down, or the disk under SQLite or file storage is full"}
         },
     )
     async def ready(request: Request) -> JSONResponse:
@@ -358,7 +358,9 @@ def ops_router() -> APIRouter:
                 checks["redis"] = "down"
                 ok = False
         settings = request.app.state.settings
-        problems = await asyncio.to_thread(_disk_problems, settings.resolved_database_url, settings.data_dir)
+        storage = request.app.state.infra.storage
+        storage_root = storage.root if isinstance(storage, LocalStorage) else None
+        problems = await asyncio.to_thread(_disk_problems, settings.resolved_database_url, storage_root)
         if problems:  # listed when full only: the healthy answer keeps its documented shape
             checks["disk"] = "full"
         if problems != disk_state["problems"]:  # a line when it changes, not one per probe
