@@ -157,3 +157,18 @@ async def test_a_full_disk_under_sqlite_is_reported_by_ready_and_every_scan_says
         assert sorted(e for e in on_disk if e.startswith("full-")) == sorted(answers)
     statuses = [answer.status_code for answer in answers.values()]
     assert 200 in statuses and 503 in statuses, statuses  # both outcomes were exercised
+
+
+def test_ready_watches_the_disks_basis_writes_to_and_says_why_one_cannot_take_writes(tmp_path: Path) -> None:
+    assert health.watched_directories("postgresql+psycopg://basis@db/basis") == []
+    sqlite = f"sqlite+aiosqlite:///{tmp_path / 'basis.sqlite3'}"
+    assert health.watched_directories(sqlite, [tmp_path / "files", tmp_path]) == [tmp_path.resolve()]
+    assert health.disk_problem(tmp_path, min_free=0) is None
+    assert not list(tmp_path.iterdir())  # the probe is gone
+    assert (health.disk_problem(tmp_path, min_free=2**62) or "").startswith("disk full:")
+    if os.geteuid() != 0:  # root writes anywhere: no read-only directory to show then
+        tmp_path.chmod(0o500)
+        try:
+            assert (health.disk_problem(tmp_path, min_free=0) or "").startswith("a write failed:")
+        finally:
+            tmp_path.chmod(0o700)
