@@ -219,6 +219,7 @@ async def test_postgresql_cut_redis_restarted_empty_and_a_process_killed_under_l
                 f"{scans_back:.2f} from its start |"
             )
 
+        answers_are_2xx_or_503(load.record, 0, time.monotonic(), "the whole run")
         # Nothing acknowledged lost or doubled; every resend of an acknowledged scan replayed it.
         stored = await stored_scans(test_database.url)
         lost = [event for event in load.acknowledged if event not in stored]
