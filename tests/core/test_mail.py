@@ -7,6 +7,7 @@ import datetime as dt
 import email
 import gc
 import ipaddress
+import re
 import ssl
 import warnings
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 from aiosmtpd.controller import Controller
@@ -26,16 +28,21 @@ from cryptography.x509.oid import NameOID
 
 from basis.core.mail import MailError, OutboxMailer, SmtpMailer, build_mailer
 from basis.settings import Settings
+from tests.fixtures.auth import DEFAULT_PASSWORD
 from tests.support.live import free_port
 
 SENDER = "Basis <no-reply@basis.test>"
+PROD_SECRETS: dict[str, Any] = {
+    "jwt_secrets": ["Jw7#kQ2!pZ9@xL4$" * 3],
+    "admin_session_secret": "Ad5%mN8^rT1&vB6*" * 3,
+}
 
 
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], Message]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.original_content, policy=default_policy)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
         return "250 OK"
@@ -79,8 +86,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -215,24 +223,120 @@ async def test_outbox_appends_json_lines(tmp_path: Path) -> None:
     assert dt.datetime.fromisoformat(str(mails[-1]["at"])).tzinfo is not None
 
 
-async def test_outbox_never_logs_the_body_in_prod(tmp_path: Path) -> None:
-    secret_link = "https://basis.test/reset?token=abc123"
+async def test_each_dev_mail_is_a_file_named_in_a_log_line_without_its_body(tmp_path: Path) -> None:
+    secret_link = "https://basis.test/reset-password#token=abc123"
+    outbox = OutboxMailer(tmp_path / "outbox" / "mail.jsonl")
     with structlog.testing.capture_logs() as logs:
-        await OutboxMailer(tmp_path / "a.jsonl", log_body=False).send(["a@example.com"], "Reset", secret_link)
-    assert logs and secret_link not in repr(logs)
-    assert "Reset" in repr(logs) and "a@example.com" in repr(logs)
+        await outbox.send(["a@example.com"], "Reset", secret_link)
+        await outbox.send(["b@example.com"], "Reset", secret_link + "2")
+    first, second = outbox.files()
+    parsed = email.message_from_bytes(first.read_bytes(), policy=default_policy)
+    assert parsed["To"] == "a@example.com" and parsed["Subject"] == "Reset"
+    assert parsed.get_content().strip() == secret_link
+    assert "token=abc1232" in second.read_text()
+    assert [entry["file"] for entry in logs] == [str(first), str(second)]
+    assert secret_link not in repr(logs) and "abc123" not in repr(logs)
+
+
+async def test_in_prod_without_smtp_a_mail_is_an_error_counted_and_never_logged(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    mailer = build_mailer(Settings(_env_file=None, data_dir=tmp_path, env="prod", **PROD_SECRETS))
+    before = REGISTRY.get_sample_value("basis_mail_failures_total", {"reason": "no_smtp"}) or 0
+    with structlog.testing.capture_logs() as logs, pytest.raises(MailError):
+        await mailer.send(["a@example.com"], "Reset", "https://basis.test/reset-password#token=abc123")
+    assert REGISTRY.get_sample_value("basis_mail_failures_total", {"reason": "no_smtp"}) == before + 1
+    assert logs and "abc123" not in repr(logs)
+    assert not (tmp_path / "outbox").exists()
 
 
 def test_build_mailer_follows_settings(tmp_path: Path) -> None:
     outbox = build_mailer(Settings(_env_file=None, data_dir=tmp_path))
     assert isinstance(outbox, OutboxMailer)
     assert outbox.path == tmp_path / "outbox" / "mail.jsonl"
-    assert outbox.log_body
     smtp = build_mailer(
-        Settings(_env_file=None, data_dir=tmp_path, smtp_host="mail.test", smtp_port=465, smtp_tls="tls",
-                 smtp_user="u", smtp_password="p", smtp_from="X <x@basis.test>")
+        Settings(
+            _env_file=None,
+            data_dir=tmp_path,
+            smtp_host="mail.test",
+            smtp_port=465,
+            smtp_tls="tls",
+            smtp_user="u",
+            smtp_password="p",
+            smtp_from="X <x@basis.test>",
+        )
     )
     assert isinstance(smtp, SmtpMailer)
     assert (smtp.host, smtp.port, smtp.tls, smtp.user, smtp.password, smtp.sender) == (
-        "mail.test", 465, "tls", "u", "p", "X <x@basis.test>"
+        "mail.test",
+        465,
+        "tls",
+        "u",
+        "p",
+        "X <x@basis.test>",
     )
+
+
+@pytest.mark.slow
+async def test_a_whole_server_log_holds_none_of_the_tokens_a_run_issued(
+    live_servers: Callable[..., Any], make_user: Any, tmp_path: Path
+) -> None:
+    """A reset mail, a HemoDay family invite, logins and a terminal key, on a real server that
+    logs at DEBUG: the mail is a file the log names; no token of any kind is in the log. On each
+    database: a driver's own DEBUG lines (aiosqlite's carry every statement's parameters) count."""
+    admin = await make_user(role="admin", email="keeper@example.com")
+    assert admin.email
+    secrets: list[str] = []
+    with live_servers(1, log_level="DEBUG") as (url,):
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            login = await http.post("/auth/login", json={"login": admin.email, "password": DEFAULT_PASSWORD})
+            assert login.status_code == 200, login.text
+            secrets += [login.json()["access_token"], *http.cookies.values()]
+            staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            assert (await http.get("/auth/me", headers=staff)).status_code == 200
+            terminal = await http.post("/api/terminals", json={"name": "Door"}, headers=staff)
+            key = terminal.json()["api_key"]
+            secrets.append(key)
+            scan = {"uid": "04:99:00:01", "client_event_id": "log-check"}
+            assert (
+                await http.post("/api/terminal/scan", json=scan, headers={"X-Terminal-Key": key})
+            ).status_code < 500
+
+            reset = await http.post("/auth/password-reset/request", json={"email": admin.email})
+            assert reset.status_code == 202
+            outbox = Path(tmp_path / "data" / "outbox")
+            for _ in range(200):
+                if list(outbox.glob("*.eml")):
+                    break
+                await asyncio.sleep(0.05)
+            [mail] = list(outbox.glob("*.eml"))
+            body = email.message_from_bytes(mail.read_bytes(), policy=default_policy).get_body()
+            reset_token = re.search(r"#token=([\w.~-]+)", body.get_content() if body else "")
+            assert reset_token, mail.read_text()
+            secrets.append(reset_token.group(1))
+            confirmed = await http.post(
+                "/auth/password-reset/confirm",
+                json={"token": reset_token.group(1), "new_password": "a new long passphrase 7"},
+            )
+            assert confirmed.status_code < 300, confirmed.text
+
+            parent = await http.post(
+                "/api/v1/auth/register", json={"email": "mama@example.com", "password": "blood-diary-2026"}
+            )
+            assert parent.status_code == 201, parent.text
+            code = parent.json()["invite_code"]
+            joined = await http.post(
+                "/api/v1/auth/join-family",
+                json={"email": "gran@example.com", "password": "blood-diary-2026", "invite_code": code},
+            )
+            assert joined.status_code == 201, joined.text
+            secrets += [code, parent.json()["access_token"], joined.json()["access_token"]]
+            relogin = await http.post(
+                "/auth/login", json={"login": admin.email, "password": "a new long passphrase 7"}
+            )
+            assert relogin.status_code == 200
+            secrets += [relogin.json()["access_token"], *http.cookies.values()]
+    log = "\n".join(path.read_text() for path in tmp_path.glob("server_*.log"))
+    assert str(mail) in log  # the log names the file (and is verbose enough to tell)
+    leaked = [secret for secret in secrets if secret and secret in log]
+    assert not leaked, f"{len(leaked)} of {len(secrets)} tokens in the server log"

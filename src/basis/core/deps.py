@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from basis.core import outage
 from basis.core.infra import Infra
 from basis.core.net import client_ip
 from basis.settings import Settings
@@ -37,7 +38,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     finally:
         # A session that never began a transaction holds no connection: nothing to close.
         if session.in_transaction() or session.sync_session.identity_map:
-            await session.close()
+            try:
+                await session.close()
+            except outage.HANDLED as error:
+                # The connection died under the session (an outage): the pool drops it and the
+                # answer, often already sent, stands. One line per outage, not a traceback.
+                outage.OUTAGES.failed(error, "closing a request's session")
 
 
 def request_session(request: Any) -> AsyncSession | None:

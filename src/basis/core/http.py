@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import functools
 import inspect
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from basis import __version__
-from basis.core import outage
+from basis.core import health, outage
 from basis.core.errors import BadRequest, BasisError, Forbidden, NotFound
 from basis.core.logging import get_logger
 from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
@@ -308,6 +309,16 @@ def literal_routes_first(app: FastAPI) -> list[tuple[str, str, list[str]]]:
     return [(method, shape, modules) for (method, shape), modules in owners.items() if len(set(modules)) > 1]
 
 
+def _disk_problems(database_url: str, storage_root: Path | None) -> list[tuple[str, str]]:
+    """(directory, reason) for each watched filesystem that cannot take writes."""
+    found = []
+    for directory in health.watched_directories(database_url, [storage_root] if storage_root else []):
+        reason = health.disk_problem(directory)
+        if reason is not None:
+            found.append((str(directory), reason))
+    return found
+
+
 def ops_router() -> APIRouter:
     router = APIRouter(tags=["ops"])
 
@@ -318,7 +329,14 @@ def ops_router() -> APIRouter:
         # Answered as ready-made bytes: load balancers ask this many times a second.
         return Response(alive, media_type="application/json")
 
-    @router.get("/health/ready", responses={503: {"description": "a dependency is down"}})
+    disk_state: dict[str, list[tuple[str, str]]] = {"problems": []}
+
+    @router.get(
+        "/health/ready",
+        responses={
+            503: {"description": "a dependency is down, or the disk under SQLite or file storage is full"}
+        },
+    )
     async def ready(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
         ok = True
@@ -339,10 +357,28 @@ def ops_router() -> APIRouter:
                 log.warning("ready_redis_failed", error=type(exc).__name__)
                 checks["redis"] = "down"
                 ok = False
-        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        settings = request.app.state.settings
+        storage = request.app.state.infra.storage
+        storage_root = storage.root if isinstance(storage, LocalStorage) else None
+        problems = await asyncio.to_thread(_disk_problems, settings.resolved_database_url, storage_root)
+        if problems:  # listed when full only: the healthy answer keeps its documented shape
+            checks["disk"] = "full"
+        if problems != disk_state["problems"]:  # a line when it changes, not one per probe
+            disk_state["problems"] = problems
+            if problems:
+                log.warning("ready_disk_failed", problems=problems)
+            else:
+                log.warning("ready_disk_ok")
+        ok = ok and not problems
+        body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
         if not ok:
             body["code"] = "unavailable"
-            body["detail"] = "A dependency is down"
+            reasons = sorted({reason for _, reason in problems})
+            body["detail"] = (
+                "; ".join(reasons) if problems and checks["database"] == "ok" else "A dependency is down"
+            )
+            if problems:
+                body["reasons"] = reasons
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", response_class=Response, responses={401: {}, 403: {}, 404: {}})

@@ -76,6 +76,10 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         logging.getLogger(name).addFilter(strip_query_strings)
     # Our middleware writes one access line per request with the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # Database drivers log each statement with its parameters at DEBUG (aiosqlite does): password
+    # hashes, token digests and invite codes would reach the log. They speak from INFO up.
+    for name in ("aiosqlite", "asyncmy", "psycopg"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
 
 def strip_query_strings(record: logging.LogRecord) -> bool:

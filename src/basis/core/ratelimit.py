@@ -72,7 +72,7 @@ class RateLimiter:
                 connection_pool=self._pool,
             )
         else:
-            storage = MemoryStorage()
+            storage = _MemoryStorage()
         self._storage = storage
         self._shared = MovingWindowRateLimiter(storage)
         self._local: MovingWindowRateLimiter | None = None
@@ -96,7 +96,7 @@ class RateLimiter:
             if strategy is not self._shared or self._pool is None:
                 raise
             if self._local is None:
-                self._local = MovingWindowRateLimiter(MemoryStorage())
+                self._local = MovingWindowRateLimiter(_MemoryStorage())
             if self._redis_retry_at == 0.0:
                 log.warning("rate limits counted in this process: Redis is unreachable", error=str(exc))
             self._redis_retry_at = time.monotonic() + RETRY_REDIS_SECONDS
@@ -141,6 +141,19 @@ class RateLimiter:
                 timer = storage.timer
                 if timer is not None and not timer.done():
                     timer.cancel()
+
+
+class _MemoryStorage(MemoryStorage):
+    """limits' in-memory storage with a ``clear`` its expiry task survives: that task reads
+    ``events[key]`` for the keys it listed before it awaited, so a key removed meanwhile (a
+    login's reset) raised KeyError in it, logged as a traceback per login. Emptied instead,
+    the key is dropped by the task itself."""
+
+    async def clear(self, key: str) -> None:
+        self.storage.pop(key, None)
+        self.expirations.pop(key, None)
+        if key in self.events:
+            self.events[key] = []
 
 
 def _result(allowed: bool, stats: tuple[float, int]) -> RateResult:

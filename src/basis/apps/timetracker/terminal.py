@@ -36,7 +36,7 @@ from basis.apps.timetracker.service import audit
 from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.core import outage
 from basis.core.db import Database
-from basis.core.errors import BasisError, TooManyRequests
+from basis.core.errors import BasisError, ServiceUnavailable, TooManyRequests
 from basis.core.infra import Infra
 from basis.core.logging import get_logger
 from basis.core.time import to_ms, utcnow
@@ -278,6 +278,8 @@ async def _follow_up(pipeline: Pipeline, ctx: TerminalCtx, scan: Scan, outcome: 
     if outcome.feed is not None and infra.hub.heard(SCAN_TOPIC):
         try:
             await infra.hub.publish(SCAN_TOPIC, outcome.feed())
+        except ServiceUnavailable:
+            pass  # the stored scan stands; the hub's outage is logged once by core.outage
         except Exception:
             # The scan is stored; a live view that misses it catches up on its next reload.
             log.warning("timetracker_feed_publish_failed", exc_info=True)

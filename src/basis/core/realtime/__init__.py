@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from redis.exceptions import RedisError
 
+from basis.core import outage
 from basis.core.errors import ServiceUnavailable
 from basis.core.logging import get_logger
 
@@ -284,7 +285,8 @@ class RedisHub(_LocalHub):
         try:
             await self._publisher.publish(self._prefix + topic, raw)
         except (RedisError, OSError) as exc:
-            log.warning("realtime publish failed", topic=topic, error=str(exc))
+            # One line per outage, not one per message (core.outage); counted in metrics.
+            outage.OUTAGES.failed(exc, "realtime publish")
             raise ServiceUnavailable("The realtime hub is unavailable", code="realtime_unavailable") from exc
 
     async def start(self) -> None:
