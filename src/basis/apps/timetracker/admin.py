@@ -23,6 +23,7 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
+from basis.apps.timetracker.staff_pages import PAGE_VIEWS
 from basis.core.admin import (
     ReadOnlyView,
     ServiceView,
@@ -340,4 +341,12 @@ class WhoIsInView(BaseView):
         return HTMLResponse(content)
 
 
-VIEWS: list[type] = [EmployeeAdmin, TerminalAdmin, EventAdmin, ScheduleAdmin, AuditAdmin, WhoIsInView]
+VIEWS: list[type] = [
+    EmployeeAdmin,
+    TerminalAdmin,
+    EventAdmin,
+    ScheduleAdmin,
+    AuditAdmin,
+    WhoIsInView,
+    *PAGE_VIEWS,
+]

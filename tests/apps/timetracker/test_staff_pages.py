@@ -1,0 +1,214 @@
+"""TimeTracker's staff pages in the admin panel (issue 17.1): the schedule month grid saved in
+one batch, its PDF, terminals with the provisioning QR code. Over HTTP as a browser sends them."""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import datetime as dt
+import io
+import json
+import re
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from basis.apps.timetracker.models import AuditEntry, Schedule, Terminal
+from tests.apps.timetracker.conftest import TT
+from tests.fixtures.auth import DEFAULT_PASSWORD
+
+OWN = {"Origin": "http://testserver"}
+FOREIGN = {"Origin": "https://evil.example.net"}
+UK = {"Accept-Language": "uk-UA,uk;q=0.9,en;q=0.5"}
+
+
+async def _panel(tt: TT, email: str = "pages@example.com") -> None:
+    await tt.make_user(role="admin", email=email)
+    response = await tt.client.post(
+        "/admin/login", data={"username": email, "password": DEFAULT_PASSWORD}, headers=OWN
+    )
+    assert response.status_code == 302, response.text
+
+
+async def _cells(tt: TT, employee_id: int) -> dict[dt.date, tuple[str, str | None]]:
+    rows = await tt.session.execute(
+        select(Schedule.day, Schedule.code, Schedule.start).where(Schedule.employee_id == employee_id)
+    )
+    await tt.session.rollback()
+    return {day: (code, start.strftime("%H:%M") if start else None) for day, code, start in rows}
+
+
+async def test_month_grid_saves_one_batch_and_refuses_it_whole(tt: TT) -> None:
+    anna = await tt.employee(full_name="Анна Коваленко", position="Касир")
+    await _panel(tt)
+    page = await tt.client.get("/admin/timetracker/schedule?month=2026-03", headers=UK)
+    assert page.status_code == 200, page.text
+    assert "Анна Коваленко" in page.text and "Касир" in page.text
+    assert "Графік" in page.text and "березень" in page.text and page.headers["content-language"] == "uk"
+    assert page.text.count('class="grid-cell"') == 31  # one row of March
+
+    cells = [
+        {"employee_id": anna["id"], "day": "2026-03-02", "code": "09:00-18:00"},
+        {"employee_id": anna["id"], "day": "2026-03-03", "code": "22-06"},
+        {"employee_id": anna["id"], "day": "2026-03-04", "code": "vacation"},
+    ]
+    form = {"month": "2026-03", "cells": json.dumps(cells)}
+    assert (
+        await tt.client.post("/admin/timetracker/schedule", data=form, headers=FOREIGN)
+    ).status_code == 403
+    saved = await tt.client.post("/admin/timetracker/schedule", data=form, headers=OWN)
+    assert saved.status_code == 303 and "saved=3" in saved.headers["location"]
+    assert await _cells(tt, anna["id"]) == {
+        dt.date(2026, 3, 2): ("work", "09:00"),
+        dt.date(2026, 3, 3): ("work", "22:00"),
+        dt.date(2026, 3, 4): ("vacation", None),
+    }
+    page = await tt.client.get("/admin/timetracker/schedule?month=2026-03&saved=3")
+    assert ">17:00<" in page.text  # 9 h + 8 h planned in the row's total
+    assert "Saved 3 cells." in page.text
+
+    # One bad cell: nothing of the batch is stored, and the page names the cell.
+    bad = [
+        {"employee_id": anna["id"], "day": "2026-03-02", "code": ""},
+        {"employee_id": anna["id"], "day": "2026-03-05", "code": "25-99"},
+    ]
+    refused = await tt.client.post(
+        "/admin/timetracker/schedule", data={"month": "2026-03", "cells": json.dumps(bad)}, headers=OWN
+    )
+    assert refused.status_code == 303 and "error=" in refused.headers["location"]
+    shown = await tt.client.get(refused.headers["location"])
+    assert "2026-03-05" in shown.text and 'id="grid-error"' in shown.text
+    assert dt.date(2026, 3, 2) in await _cells(tt, anna["id"])
+
+    # Clearing a cell deletes it, and every change is in the audit trail.
+    cleared = [{"employee_id": anna["id"], "day": "2026-03-02", "code": ""}]
+    done = await tt.client.post(
+        "/admin/timetracker/schedule", data={"month": "2026-03", "cells": json.dumps(cleared)}, headers=OWN
+    )
+    assert done.status_code == 303 and "saved=1" in done.headers["location"]
+    assert dt.date(2026, 3, 2) not in await _cells(tt, anna["id"])
+    actions = list(await tt.session.scalars(select(AuditEntry.action).where(AuditEntry.entity == "schedule")))
+    await tt.session.rollback()
+    assert actions.count("create") == 3 and actions.count("delete") == 1
+
+    broken = await tt.client.post(
+        "/admin/timetracker/schedule", data={"month": "2026-03", "cells": "{not json"}, headers=OWN
+    )
+    assert broken.status_code == 303 and "error=" in broken.headers["location"]
+
+
+async def test_schedule_pdf_has_cyrillic_names_every_day_and_the_totals(tt: TT) -> None:
+    olena = await tt.employee(full_name="Олена Шевченко")
+    petro = await tt.employee(full_name="Петро Іваненко")
+    cells = [{"employee_id": olena["id"], "day": f"2026-02-{d:02d}", "code": "8-16"} for d in (2, 3, 4)]
+    cells.append({"employee_id": petro["id"], "day": "2026-02-10", "code": "07:30-12:00"})
+    cells.append({"employee_id": petro["id"], "day": "2026-02-11", "code": "sick"})
+    response = await tt.client.post("/api/schedules", json={"cells": cells}, headers=tt.admin)
+    assert response.status_code == 200, response.text
+    await _panel(tt)
+    pdf = await tt.client.get("/admin/timetracker/schedule.pdf?from=2026-02-01&to=2026-02-28", headers=UK)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Олена Шевченко" in text and "Петро Іваненко" in text
+    assert "testserver" in text and "Графік" in text
+    numbers = set(re.findall(r"\b\d{1,2}\b", text))
+    assert {str(day) for day in range(1, calendar.monthrange(2026, 2)[1] + 1)} <= numbers
+    assert "24:00" in text and "4:30" in text and "28:30" in text  # rows and the grand total
+    assert "Л" in text  # sick leave, as the original's grid writes it
+    assert (
+        await tt.client.get("/admin/timetracker/schedule.pdf?from=2026-02-10&to=2026-01-01")
+    ).status_code == 422
+    assert (await tt.client.get("/admin/timetracker/schedule.pdf?from=x")).status_code == 422
+
+
+def _qr_payload(page: str) -> dict[str, object]:
+    import zxingcpp
+
+    match = re.search(r'id="provisioning-qr"[^>]*src="data:image/png;base64,([^"]+)"', page)
+    assert match is not None
+    image = Image.open(io.BytesIO(base64.b64decode(match.group(1))))
+    [found] = zxingcpp.read_barcodes(image)
+    assert found.format == zxingcpp.BarcodeFormat.QRCode
+    return json.loads(found.text)
+
+
+async def test_terminal_created_on_the_page_has_a_qr_code_whose_key_scans(tt: TT) -> None:
+    worker = await tt.employee()
+    await _panel(tt)
+    listing = await tt.client.get("/admin/timetracker/terminals")
+    assert listing.status_code == 200 and 'id="terminal-create"' in listing.text
+    assert 'name="server"' not in listing.text  # the public URL is not this machine: no need to type it
+    refused = await tt.client.post("/admin/timetracker/terminals", data={"name": "Gate"}, headers=FOREIGN)
+    assert refused.status_code == 403
+
+    created = await tt.client.post(
+        "/admin/timetracker/terminals", data={"name": "Вхід 1", "location": "Hall"}, headers=OWN
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"
+    payload = _qr_payload(created.text)
+    terminal_id = await tt.session.scalar(select(Terminal.id).where(Terminal.name == "Вхід 1"))
+    await tt.session.rollback()
+    assert set(payload) == {"server", "api_key", "terminal_id", "terminal_name"}
+    assert payload["server"] == "http://testserver" and payload["terminal_id"] == terminal_id
+    assert payload["terminal_name"] == "Вхід 1"
+    key = str(payload["api_key"])
+    assert (await tt.scan(key, worker["nfc_uid"])).status_code in (200, 201)
+    # The key is shown once: the list does not carry it.
+    assert key not in (await tt.client.get("/admin/timetracker/terminals")).text
+
+    duplicate = await tt.client.post("/admin/timetracker/terminals", data={"name": "Вхід 1"}, headers=OWN)
+    assert duplicate.status_code == 409 and 'id="terminal-error"' in duplicate.text
+
+    unconfirmed = await tt.client.post(f"/admin/timetracker/terminals/{terminal_id}/rotate", headers=OWN)
+    assert unconfirmed.status_code == 422
+    rotated = await tt.client.post(
+        f"/admin/timetracker/terminals/{terminal_id}/rotate", data={"confirmed": "1"}, headers=OWN
+    )
+    assert rotated.status_code == 200
+    new_key = str(_qr_payload(rotated.text)["api_key"])
+    assert new_key != key and (await tt.scan(key, worker["nfc_uid"])).status_code == 401
+
+    disabled = await tt.client.post(
+        f"/admin/timetracker/terminals/{terminal_id}/toggle", data={"confirmed": "1"}, headers=OWN
+    )
+    assert disabled.status_code == 303
+    assert (await tt.scan(new_key, worker["nfc_uid"])).status_code in (401, 403)
+    actions = set(await tt.session.scalars(select(AuditEntry.action).where(AuditEntry.entity == "terminal")))
+    await tt.session.rollback()
+    assert {"create", "rotate_key", "update"} <= actions
+
+
+@pytest.mark.parametrize(
+    ("public_url", "page_host", "asks"),
+    [
+        ("http://localhost:8000", "localhost", True),
+        ("http://127.0.0.1:8000", "127.0.0.1", True),
+        ("https://tt.example.com", "localhost", False),
+        ("https://tt.example.com", "tt.example.com", False),
+    ],
+)
+def test_the_server_address_is_typed_only_when_the_page_is_on_this_machine(
+    public_url: str, page_host: str, asks: bool
+) -> None:
+    from starlette.requests import Request
+
+    from basis.apps.timetracker.staff_pages import on_local_host, server_address
+
+    request = Request(
+        {
+            "type": "http",
+            "headers": [(b"host", page_host.encode())],
+            "scheme": "http",
+            "path": "/",
+            "query_string": b"",
+            "server": (page_host, 80),
+        }
+    )
+    assert on_local_host(request, public_url) is asks
+    typed = server_address({"server": "http://192.168.1.20:8000/"}, request, public_url)
+    assert typed == ("http://192.168.1.20:8000" if asks else public_url)
+    if asks:
+        assert server_address({"server": "javascript:alert(1)"}, request, public_url) is None
