@@ -134,7 +134,17 @@ def csv_export(view: ModelView, rows: list[Any]) -> Response:
     )
 
 
-class ServiceView(ModelView):
+class RoleGate:
+    """The roles a panel view lets in (``roles``), checked by SQLAdmin on every request to the
+    view and for its menu entry: the panel's authentication puts the signed-in user's role on the request."""
+
+    roles: tuple[str, ...] = ("admin",)
+
+    def is_accessible(self, request: Request) -> bool:
+        return getattr(request.state, "panel_role", None) in self.roles
+
+
+class ServiceView(RoleGate, ModelView):
     """A model view whose inserts, updates and actions call a service."""
 
     @staticmethod
@@ -220,7 +230,7 @@ class ServiceView(ModelView):
         return self.back_to_list(request, errors)
 
 
-class ReadOnlyView(ModelView):
+class ReadOnlyView(RoleGate, ModelView):
     """A view that only lists and shows: the rows change through the API's rules alone."""
 
     can_create = False

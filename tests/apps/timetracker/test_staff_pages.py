@@ -13,7 +13,7 @@ import re
 import pytest
 from PIL import Image
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from basis.apps.timetracker.models import AuditEntry, Schedule, Terminal
 from tests.apps.timetracker.conftest import TT
@@ -212,3 +212,36 @@ def test_the_server_address_is_typed_only_when_the_page_is_on_this_machine(
     assert typed == ("http://192.168.1.20:8000" if asks else public_url)
     if asks:
         assert server_address({"server": "javascript:alert(1)"}, request, public_url) is None
+
+
+async def test_operators_plan_and_correct_but_do_not_manage_terminals(tt: TT) -> None:
+    worker = await tt.employee(full_name="Oksana Operator-Planned")
+    terminal_id, _ = await tt.terminal(name="Back door")
+    await tt.make_user(role="operator", email="floor-op@example.com")
+    signed = await tt.client.post(
+        "/admin/login", data={"username": "floor-op@example.com", "password": DEFAULT_PASSWORD}, headers=OWN
+    )
+    assert signed.status_code == 302
+    home = await tt.client.get("/admin/")
+    assert "/admin/timetracker/schedule" in home.text and "/admin/timetracker/terminals" not in home.text
+    assert (await tt.client.get("/admin/timetracker/schedule")).status_code == 200
+    cells = [{"employee_id": worker["id"], "day": "2026-04-01", "code": "8-16"}]
+    saved = await tt.client.post(
+        "/admin/timetracker/schedule", data={"month": "2026-04", "cells": json.dumps(cells)}, headers=OWN
+    )
+    assert saved.status_code == 303 and "saved=1" in saved.headers["location"]
+    assert (await tt.client.get("/admin/event/list")).status_code == 200
+    for refused in (
+        await tt.client.get("/admin/timetracker/terminals"),
+        await tt.client.post("/admin/timetracker/terminals", data={"name": "Mine"}, headers=OWN),
+        await tt.client.post(
+            f"/admin/timetracker/terminals/{terminal_id}/rotate", data={"confirmed": "1"}, headers=OWN
+        ),
+        await tt.client.get("/admin/terminal/list"),
+        await tt.client.get("/admin/employee/create"),
+        await tt.client.get("/admin/user/list"),
+    ):
+        assert refused.status_code == 403
+    count = await tt.session.scalar(select(func.count()).select_from(Terminal))
+    await tt.session.rollback()
+    assert count == 1

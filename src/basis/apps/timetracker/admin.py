@@ -26,6 +26,7 @@ from basis.apps.timetracker.schemas import (
 from basis.apps.timetracker.staff_pages import PAGE_VIEWS
 from basis.core.admin import (
     ReadOnlyView,
+    RoleGate,
     ServiceView,
     auth_backend,
     clean,
@@ -37,6 +38,8 @@ from basis.core.errors import BasisError
 from basis.core.time import utcnow
 
 _TEMPLATES = Path(__file__).parent / "templates"
+STAFF = ("admin", "operator")
+"""Operators see and correct (events, schedules); admins also manage employees, terminals, accounts."""
 
 
 class EmployeeAdmin(ServiceView, model=Employee):
@@ -171,6 +174,7 @@ class TerminalAdmin(ServiceView, model=Terminal):
 
 
 class EventAdmin(ServiceView, model=Event):
+    roles = STAFF
     name = "Event"
     name_plural = "Events"
     icon = "fa-solid fa-clock"
@@ -227,6 +231,7 @@ class EventAdmin(ServiceView, model=Event):
 
 
 class ScheduleAdmin(ServiceView, model=Schedule):
+    roles = STAFF
     name = "Schedule cell"
     name_plural = "Schedules"
     icon = "fa-solid fa-calendar-days"
@@ -322,7 +327,8 @@ class AuditAdmin(ReadOnlyView, model=AuditEntry):
     column_default_sort = [(AuditEntry.id, True)]
 
 
-class WhoIsInView(BaseView):
+class WhoIsInView(RoleGate, BaseView):
+    roles = STAFF
     name = "Who is in now"
     icon = "fa-solid fa-door-open"
     category = "TimeTracker"

@@ -27,7 +27,7 @@ from basis.apps.timetracker.models import Terminal
 from basis.apps.timetracker.parsing import SCHEDULE_CODES
 from basis.apps.timetracker.schemas import TerminalCreate, TerminalUpdate
 from basis.core import i18n
-from basis.core.admin import auth_backend, signed_in
+from basis.core.admin import RoleGate, auth_backend, signed_in
 from basis.core.errors import BasisError
 from basis.core.time import get_zone, utcnow
 
@@ -92,10 +92,14 @@ def static_file(name: str) -> Response:
     return Response(body, media_type="text/javascript", headers={"Cache-Control": "max-age=3600"})
 
 
-class StaffStatic(BaseView):
+STAFF = ("admin", "operator")
+
+
+class StaffStatic(RoleGate, BaseView):
     """The staff pages' script files, served by Basis (no CDN, no inline script)."""
 
     name = "Static"
+    roles = STAFF
 
     def is_visible(self, request: Request) -> bool:
         return False
@@ -110,7 +114,8 @@ def _month_after(day: dt.date) -> str:
     return later.strftime("%Y-%m")
 
 
-class ScheduleGridView(BaseView):
+class ScheduleGridView(RoleGate, BaseView):
+    roles = STAFF
     name = "Schedule grid"
     icon = "fa-solid fa-table-cells"
     category = "TimeTracker"
@@ -118,7 +123,7 @@ class ScheduleGridView(BaseView):
     @expose("/timetracker/schedule", methods=["GET", "POST"], identity="timetracker-schedule")
     async def grid(self, request: Request) -> Response:
         try:
-            actor, settings = await actor_with(request, ("admin", "operator"))
+            actor, settings = await actor_with(request, STAFF)
         except Refused:
             return refused(request)
         if request.method == "POST":
@@ -174,7 +179,8 @@ class ScheduleGridView(BaseView):
         return RedirectResponse(back.include_query_params(saved=saved + deleted), 303)
 
 
-class SchedulePdfView(BaseView):
+class SchedulePdfView(RoleGate, BaseView):
+    roles = STAFF
     name = "Schedule PDF"
 
     def is_visible(self, request: Request) -> bool:
@@ -183,7 +189,7 @@ class SchedulePdfView(BaseView):
     @expose("/timetracker/schedule.pdf", methods=["GET"], identity="timetracker-schedule-pdf")
     async def pdf(self, request: Request) -> Response:
         try:
-            _, settings = await actor_with(request, ("admin", "operator"))
+            _, settings = await actor_with(request, STAFF)
         except Refused:
             return refused(request)
         lang = page_lang(request)
@@ -240,7 +246,9 @@ def server_address(form: Any, request: Request, public_url: str) -> str | None:
     return typed.strip().rstrip("/")
 
 
-class _TerminalPage(BaseView):
+class _TerminalPage(RoleGate, BaseView):
+    roles = ("admin",)
+
     async def _page(self, request: Request, settings: Any, status: int = 200, **values: Any) -> Response:
         async with _db(request)() as session:
             terminals = list(await session.scalars(select(Terminal).order_by(Terminal.name)))
