@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Ukrainian dates and names
 """TimeTracker's staff pages in the admin panel (issue 17.1): the schedule month grid saved in
 one batch, its PDF, terminals with the provisioning QR code. Over HTTP as a browser sends them."""
 
@@ -245,3 +246,50 @@ async def test_operators_plan_and_correct_but_do_not_manage_terminals(tt: TT) ->
     count = await tt.session.scalar(select(func.count()).select_from(Terminal))
     await tt.session.rollback()
     assert count == 1
+
+
+async def test_employee_statistics_show_plan_against_actual_with_a_chart(tt: TT) -> None:
+    worker = await tt.employee(full_name="Богдан Late")
+    cells = [{"employee_id": worker["id"], "day": "2026-03-10", "code": "09:00-17:00"}]
+    assert (
+        await tt.client.post("/api/schedules", json={"cells": cells}, headers=tt.admin)
+    ).status_code == 200
+    assert (await tt.manual(worker["id"], "2026-03-10T09:20:00", "IN")).status_code == 201
+    assert (await tt.manual(worker["id"], "2026-03-10T18:00:00", "OUT")).status_code == 201
+    assert (await tt.manual(worker["id"], "2026-03-11T08:00:00", "IN")).status_code == 201
+    await _panel(tt)
+    page = await tt.client.get(
+        f"/admin/timetracker/stats?employee_id={worker['id']}&from=2026-03-09&to=2026-03-15", headers=UK
+    )
+    assert page.status_code == 200, page.text
+    assert (
+        "Богдан Late" in page.text and '<svg xmlns="http://www.w3.org/2000/svg" id="stats-chart"' in page.text
+    )
+    totals = page.text.split('id="stats-totals"', 1)[1].split("</dl>", 1)[0]
+    assert ">8:40<" in totals and ">8:00<" in totals  # worked 9:20-18:00, planned 8 h
+    assert ">20<" in totals  # 20 minutes late
+    days = page.text.split('id="stats-days"', 1)[1].split("</table>", 1)[0]
+    assert "MISSING_OUT" in days.split("11 бер.", 1)[1].split("</tr>", 1)[0]  # the 11th has no OUT
+    assert 'id="stats-weeks"' in page.text and 'id="stats-months"' in page.text
+    too_long = await tt.client.get(
+        f"/admin/timetracker/stats?employee_id={worker['id']}&from=2026-01-01&to=2026-12-31"
+    )
+    assert too_long.status_code == 200 and 'id="stats-error"' in too_long.text
+
+
+async def test_day_dashboard_lists_the_days_scans_and_who_is_in(tt: TT) -> None:
+    _, key = await tt.terminal(name="Dashboard door")
+    early, late = await tt.employee(full_name="Early Bird"), await tt.employee(full_name="Still Inside")
+    assert (await tt.scan(key, early["nfc_uid"], direction="IN")).status_code in (200, 201)
+    assert (await tt.scan(key, late["nfc_uid"], direction="IN")).status_code in (200, 201)
+    await _panel(tt)
+    page = await tt.client.get("/admin/timetracker/day")
+    assert page.status_code == 200
+    scans = page.text.split('id="day-scans"', 1)[1].split("</table>", 1)[0]
+    assert scans.index("Early Bird") < scans.index("Still Inside")
+    present = page.text.split('id="day-present"', 1)[1].split("</table>", 1)[0]
+    assert "Early Bird" in present and "Still Inside" in present
+    assert 'data-feed="http://testserver/admin/timetracker/feed"' in page.text
+    assert "token" not in page.text.split('id="dashboard"', 1)[1].split(">", 1)[0]
+    other_day = await tt.client.get("/admin/timetracker/day?day=2020-01-01")
+    assert "Early Bird" not in other_day.text.split('id="day-scans"', 1)[1].split("</table>", 1)[0]

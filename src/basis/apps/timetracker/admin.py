@@ -24,6 +24,7 @@ from basis.apps.timetracker.schemas import (
     TerminalUpdate,
 )
 from basis.apps.timetracker.staff_pages import PAGE_VIEWS
+from basis.apps.timetracker.staff_views import READ_VIEWS
 from basis.core.admin import (
     ReadOnlyView,
     RoleGate,
@@ -355,4 +356,5 @@ VIEWS: list[type] = [
     AuditAdmin,
     WhoIsInView,
     *PAGE_VIEWS,
+    *READ_VIEWS,
 ]

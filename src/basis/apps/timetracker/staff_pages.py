@@ -32,7 +32,7 @@ from basis.core.errors import BasisError
 from basis.core.time import get_zone, utcnow
 
 _HERE = Path(__file__).parent
-STATIC_FILES = {"schedule_grid.js", "confirm.js"}
+STATIC_FILES = {"schedule_grid.js", "confirm.js", "dashboard.js"}
 MAX_CELLS_JSON = 1_000_000
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 NO_STORE = {"Cache-Control": "no-store"}
