@@ -16,7 +16,7 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from basis.apps.timetracker.models import AuditEntry, Schedule, Terminal
+from basis.apps.timetracker.models import AuditEntry, Event, Schedule, Terminal
 from tests.apps.timetracker.conftest import TT
 from tests.fixtures.auth import DEFAULT_PASSWORD
 
@@ -293,3 +293,84 @@ async def test_day_dashboard_lists_the_days_scans_and_who_is_in(tt: TT) -> None:
     assert "token" not in page.text.split('id="dashboard"', 1)[1].split(">", 1)[0]
     other_day = await tt.client.get("/admin/timetracker/day?day=2020-01-01")
     assert "Early Bird" not in other_day.text.split('id="day-scans"', 1)[1].split("</table>", 1)[0]
+
+
+async def _live_events(tt: TT, employee_id: int) -> list[tuple[str, str | None]]:
+    rows = await tt.session.execute(
+        select(Event.direction, Event.comment)
+        .where(Event.employee_id == employee_id, Event.deleted_at.is_(None))
+        .order_by(Event.ts)
+    )
+    await tt.session.rollback()
+    return [(direction, comment) for direction, comment in rows]
+
+
+async def test_manual_events_are_added_deleted_and_cleared_with_a_reason(tt: TT) -> None:
+    worker = await tt.employee(full_name="Manual Marta")
+    await _panel(tt)
+    url = "/admin/timetracker/manual"
+    base = {"employee_id": str(worker["id"]), "day": "2026-05-04", "confirmed": "1"}
+    no_reason = await tt.client.post(
+        url, data={**base, "verb": "in", "time": "08:00", "reason": " "}, headers=OWN
+    )
+    assert no_reason.status_code == 303 and "error=" in no_reason.headers["location"]
+    unconfirmed = {**base, "verb": "in", "time": "08:00", "reason": "forgot the card"}
+    del unconfirmed["confirmed"]
+    assert "error=" in (await tt.client.post(url, data=unconfirmed, headers=OWN)).headers["location"]
+    assert (
+        await tt.client.post(url, data={**unconfirmed, "confirmed": "1"}, headers=FOREIGN)
+    ).status_code == 403
+    assert await _live_events(tt, worker["id"]) == []
+
+    pair = {**base, "verb": "pair", "time": "08:00", "time_out": "16:30", "reason": "card at home"}
+    done = await tt.client.post(url, data=pair, headers=OWN)
+    assert done.status_code == 303 and "done=1" in done.headers["location"], done.headers["location"]
+    assert await _live_events(tt, worker["id"]) == [("IN", "card at home"), ("OUT", "card at home")]
+    page = await tt.client.get(f"{url}?employee_id={worker['id']}&day=2026-05-04", headers=UK)
+    assert "Manual Marta" in page.text and "08:00:00" in page.text and "16:30:00" in page.text
+    assert "Ручні події" in page.text
+
+    # A second IN inside the same shift is refused by the service; its message comes back.
+    refused = await tt.client.post(
+        url, data={**base, "verb": "pair", "time": "09:00", "time_out": "10:00", "reason": "dup"}, headers=OWN
+    )
+    assert "error=" in refused.headers["location"]
+    assert len(await _live_events(tt, worker["id"])) == 2  # nothing half-written
+
+    event_id = await tt.session.scalar(
+        select(Event.id).where(Event.employee_id == worker["id"], Event.direction == "OUT")
+    )
+    await tt.session.rollback()
+    deleted = await tt.client.post(
+        url, data={**base, "verb": "delete", "event_id": str(event_id), "reason": "wrong time"}, headers=OWN
+    )
+    assert "done=1" in deleted.headers["location"]
+    assert await _live_events(tt, worker["id"]) == [("IN", "card at home")]
+    cleared = await tt.client.post(
+        url, data={**base, "verb": "clear", "reason": "day off after all"}, headers=OWN
+    )
+    assert "done=1" in cleared.headers["location"]
+    assert await _live_events(tt, worker["id"]) == []
+    reasons = list(
+        await tt.session.scalars(
+            select(AuditEntry.reason).where(AuditEntry.entity == "event", AuditEntry.action == "delete")
+        )
+    )
+    await tt.session.rollback()
+    assert {"wrong time", "day off after all"} <= set(reasons)
+
+
+async def test_exports_of_a_period_in_csv_and_xlsx(tt: TT) -> None:
+    worker = await tt.employee(full_name="Export Emil")
+    assert (await tt.manual(worker["id"], "2026-06-01T09:00:00", "IN")).status_code == 201
+    assert (await tt.manual(worker["id"], "2026-06-01T17:00:00", "OUT")).status_code == 201
+    await _panel(tt)
+    form = await tt.client.get("/admin/timetracker/exports")
+    assert form.status_code == 200 and 'id="export-csv"' in form.text
+    csv = await tt.client.get("/admin/timetracker/exports?from=2026-06-01&to=2026-06-30&format=csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "Export Emil" in csv.content.decode("utf-8-sig") and "8:00" in csv.content.decode("utf-8-sig")
+    xlsx = await tt.client.get("/admin/timetracker/exports?from=2026-06-01&to=2026-06-30&format=xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    bad = await tt.client.get("/admin/timetracker/exports?from=2026-06-30&to=2026-06-01&format=csv")
+    assert bad.status_code == 422

@@ -23,6 +23,7 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
+from basis.apps.timetracker.staff_edits import EDIT_VIEWS
 from basis.apps.timetracker.staff_pages import PAGE_VIEWS
 from basis.apps.timetracker.staff_views import READ_VIEWS
 from basis.core.admin import (
@@ -357,4 +358,5 @@ VIEWS: list[type] = [
     WhoIsInView,
     *PAGE_VIEWS,
     *READ_VIEWS,
+    *EDIT_VIEWS,
 ]
