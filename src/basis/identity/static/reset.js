@@ -18,10 +18,14 @@
     error.hidden = false;
   }
   const messages = JSON.parse(form.dataset.messages || "{}");
+  function say(text) {
+    const plain = String(text || "").replace(/^Value error, /, "");  // pydantic's prefix
+    return messages[plain] || plain;
+  }
   function detail(body) {
     if (!body) return form.dataset.failed;
-    if (typeof body.detail === "string") return messages[body.detail] || body.detail;
-    if (Array.isArray(body.detail)) return body.detail.map(function (d) { return messages[d.msg] || d.msg || ""; }).join("; ");
+    if (typeof body.detail === "string") return say(body.detail);
+    if (Array.isArray(body.detail)) return body.detail.map(function (d) { return say(d.msg); }).join("; ");
     return form.dataset.failed;
   }
   form.addEventListener("submit", function (event) {
