@@ -46,8 +46,8 @@ def bar_chart(days: tuple[engine.DayRow, ...], lang: Lang) -> Markup:
     scale = (height - 2 * pad) / top
     label = escape(lang.gettext("Hours per day"))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" id="stats-chart" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{label}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="stats-chart" width="100%" height="{height}" '
+        f'viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" aria-label="{label}">',
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>',
     ]
     for n, day in enumerate(days):
