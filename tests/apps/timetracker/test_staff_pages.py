@@ -374,3 +374,19 @@ async def test_exports_of_a_period_in_csv_and_xlsx(tt: TT) -> None:
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     bad = await tt.client.get("/admin/timetracker/exports?from=2026-06-30&to=2026-06-01&format=csv")
     assert bad.status_code == 422
+
+
+async def test_the_language_chosen_on_a_page_is_kept_for_basis_pages(tt: TT) -> None:
+    await _panel(tt)
+    page = await tt.client.get("/admin/timetracker/exports")
+    assert 'id="language-switch"' in page.text and "Exports" in page.text
+    url = "/admin/timetracker/language"
+    form = {"lang": "uk", "next": "/admin/timetracker/exports"}
+    assert (await tt.client.post(url, data=form, headers=FOREIGN)).status_code == 403
+    chosen = await tt.client.post(url, data=form, headers=OWN)
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/admin/timetracker/exports"
+    assert "basis_lang=uk" in chosen.headers["set-cookie"] and "Path=/" in chosen.headers["set-cookie"]
+    assert "Експорт" in (await tt.client.get("/admin/timetracker/exports")).text
+    assert "Новий пароль" in (await tt.client.get("/reset-password")).text
+    away = await tt.client.post(url, data={"lang": "xx", "next": "//evil.example.net/"}, headers=OWN)
+    assert away.headers["location"] == "/admin/" and "set-cookie" not in away.headers

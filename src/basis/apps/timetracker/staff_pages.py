@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import segno
 from jinja2 import Template
+from markupsafe import Markup, escape
 from sqladmin import BaseView, expose
 from sqlalchemy import select
 from starlette.datastructures import URL
@@ -58,11 +59,26 @@ def _template(env_id: int, name: str, env: Any) -> Template:
     return env.from_string((_HERE / "templates" / name).read_text(encoding="utf-8"))
 
 
+def language_switch(request: Request, lang: i18n.Lang) -> Markup:
+    """A small form on every staff page: the language kept in a cookie for Basis's pages."""
+    action = escape(str(request.url_for("admin:view-timetracker-language")))
+    back = escape(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    buttons = "".join(
+        f'<button type="submit" name="lang" value="{code}" class="btn btn-sm'
+        f'{" btn-primary" if code == lang.code else ""}" id="lang-{code}">{escape(label)}</button>'
+        for code, label in i18n.NAMES.items()
+    )
+    return Markup(  # noqa: S704 - every value escaped above
+        f'<form method="post" action="{action}" class="d-flex gap-1 mb-2" id="language-switch">'
+        f'<input type="hidden" name="next" value="{back}">{buttons}</form>'
+    )
+
+
 async def render(view: BaseView, request: Request, name: str, status: int = 200, **values: Any) -> Response:
     env = i18n.install(view.templates.env)
     lang = page_lang(request)
     content = await _template(id(env), name, env).render_async(
-        request=request, view=view, **lang.context(), **values
+        request=request, view=view, language_switch=language_switch(request, lang), **lang.context(), **values
     )
     return HTMLResponse(content, status_code=status, headers={**NO_STORE, "Content-Language": lang.code})
 
@@ -93,6 +109,29 @@ def static_file(name: str) -> Response:
 
 
 STAFF = ("admin", "operator")
+
+
+class LanguageView(RoleGate, BaseView):
+    """Keeps the chosen language in the ``basis_lang`` cookie (all of Basis's pages read it)."""
+
+    name = "Language"
+    roles = STAFF
+
+    def is_visible(self, request: Request) -> bool:
+        return False
+
+    @expose("/timetracker/language", methods=["POST"], identity="timetracker-language")
+    async def language(self, request: Request) -> Response:
+        form = await request.form()
+        code, back = form.get("lang"), form.get("next")
+        if not isinstance(back, str) or not back.startswith("/admin/") or "//" in back or "\\" in back:
+            back = "/admin/"
+        response = RedirectResponse(back, status_code=303)
+        if isinstance(code, str) and code in i18n.LANGUAGES:
+            response.set_cookie(
+                i18n.LANG_COOKIE, code, max_age=365 * 24 * 3600, path="/", samesite="lax", httponly=True
+            )
+        return response
 
 
 class StaffStatic(RoleGate, BaseView):
@@ -345,6 +384,7 @@ class TerminalChangeView(_TerminalPage):
 
 
 PAGE_VIEWS: list[type] = [
+    LanguageView,
     ScheduleGridView,
     SchedulePdfView,
     TerminalsPageView,
