@@ -19,7 +19,7 @@ chromium = browser_support.chromium
 
 # One browser run is enough: the panel's database behaviour is covered per backend elsewhere.
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
+async def test_admin_lists_and_deactivates_and_a_user_cannot_enter(
     backend: str,
     chromium: str,
     make_user: MakeUser,
@@ -30,7 +30,7 @@ async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
     from playwright.async_api import async_playwright
 
     await make_user(role="admin", email="boss@example.com")
-    await make_user(role="operator", email="floor@example.com")
+    await make_user(role="user", email="floor@example.com")  # operators enter: issue 17
     worker = await make_user(email="worker@example.com", full_name="Wanda Worker")
     base = browser_support.fixed_public_url(monkeypatch)
     with live_servers(1, public_url=base) as (url,):
@@ -38,7 +38,7 @@ async def test_admin_lists_and_deactivates_and_operator_cannot_enter(
         async with async_playwright() as pw:
             browser = await browser_support.launch(pw, chromium)
             try:
-                # An operator is turned away at the door.
+                # A user without a staff role is turned away at the door.
                 page = await browser.new_page()
                 await page.goto(f"{base}/admin/")
                 assert page.url.endswith("/admin/login")

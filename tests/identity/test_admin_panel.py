@@ -21,14 +21,26 @@ async def panel_login(
     return await client.post("/admin/login", data={"username": name, "password": password}, headers=headers)
 
 
-async def test_only_admins_get_in(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+async def test_admins_and_operators_get_in_and_only_admins_see_accounts(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     await make_user(role="admin", email="boss@example.com")
     await make_user(role="operator", email="op@example.com")
+    await make_user(role="user", email="plain@example.com")
     assert (await client.get("/admin/")).headers["location"].endswith("/admin/login")
-    refused = await panel_login(client, "op@example.com", **ORIGIN)
+    refused = await panel_login(client, "plain@example.com", **ORIGIN)
     assert refused.status_code == 400 and "Invalid credentials" in refused.text
     assert "basis_admin" not in client.cookies
     assert (await client.get("/admin/user/list")).status_code == 302
+    # An operator signs in to see and correct TimeTracker's data, never the accounts (issue 17).
+    operator = await panel_login(client, "op@example.com", **ORIGIN)
+    assert operator.status_code == 302
+    home = await client.get("/admin/")
+    assert home.status_code == 200 and "/admin/user/list" not in home.text
+    assert (await client.get("/admin/user/list")).status_code == 403
+    assert (await client.get("/admin/user/create")).status_code == 403
+    assert (await client.get("/admin/auth-event/list")).status_code == 403
+    await client.get("/admin/logout")
     wrong = await panel_login(client, "boss@example.com", "not the password")
     assert wrong.status_code == 400
     ok = await panel_login(client, "boss@example.com", **ORIGIN)
@@ -174,6 +186,8 @@ async def test_panel_access_ends_with_demotion_and_logout(
     await panel_login(client, "demoted@example.com", **ORIGIN)
     assert (await client.get("/admin/")).status_code == 200
     await client.patch(f"/users/{boss.id}", json={"role": "operator"}, headers=admin_headers)
+    assert (await client.get("/admin/user/list")).status_code == 403  # an operator now
+    await client.patch(f"/users/{boss.id}", json={"role": "user"}, headers=admin_headers)
     assert (await client.get("/admin/")).status_code == 302
     await client.patch(f"/users/{boss.id}", json={"role": "admin"}, headers=admin_headers)
     await panel_login(client, "demoted@example.com", **ORIGIN)

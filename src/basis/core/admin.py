@@ -21,6 +21,7 @@ from sqladmin.helpers import secure_filename
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from basis.core import i18n
 from basis.core.errors import BasisError
 from basis.core.spreadsheets import safe_cell
 
@@ -67,9 +68,9 @@ _CONFIRM_PAGE = """{% extends "sqladmin/layout.html" %}
   <div class="card-header"><h3 class="card-title">{{ label }}</h3></div>
   <div class="card-body">
     <p>{{ message }}</p>
-    <p class="text-secondary">Selected: {{ pks | join(", ") if pks else "nothing" }}</p>
+    <p class="text-secondary">{{ _("Selected:") }} {{ pks | join(", ") if pks else _("nothing") }}</p>
     <form method="post" action="{{ action_url }}" class="d-flex gap-2">
-      <a href="{{ back_url }}" class="btn">Cancel</a>
+      <a href="{{ back_url }}" class="btn">{{ _("Cancel") }}</a>
       <button type="submit" class="btn btn-primary" id="confirm-action">{{ label }}</button>
     </form>
   </div>
@@ -133,7 +134,17 @@ def csv_export(view: ModelView, rows: list[Any]) -> Response:
     )
 
 
-class ServiceView(ModelView):
+class RoleGate:
+    """The roles a panel view lets in (``roles``), checked by SQLAdmin on every request to the
+    view and for its menu entry: the panel's authentication puts the signed-in user's role on the request."""
+
+    roles: tuple[str, ...] = ("admin",)
+
+    def is_accessible(self, request: Request) -> bool:
+        return getattr(request.state, "panel_role", None) in self.roles
+
+
+class ServiceView(RoleGate, ModelView):
     """A model view whose inserts, updates and actions call a service."""
 
     @staticmethod
@@ -171,17 +182,21 @@ class ServiceView(ModelView):
 
     async def confirm_page(self, request: Request, message: str) -> Response:
         slug = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-        template = self.templates.env.from_string(_CONFIRM_PAGE)
+        template = i18n.install(self.templates.env).from_string(_CONFIRM_PAGE)
+        lang = i18n.lang(i18n.request_language(request))
+        label = self._custom_actions_in_list.get(slug) or self._custom_actions_in_detail.get(slug, slug)
         content = await template.render_async(
+            **lang.context(),
             request=request,
-            label=self._custom_actions_in_list.get(slug) or self._custom_actions_in_detail.get(slug, slug),
-            message=message,
+            label=lang.gettext(label),
+            message=lang.gettext(message),
             pks=selected_pks(request),
             action_url=str(request.url),
             back_url=str(request.url_for("admin:list", identity=self.identity)),
             view=self,
         )
-        return HTMLResponse(content, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store", "Content-Language": lang.code}
+        return HTMLResponse(content, headers=headers)
 
     def back_to_list(self, request: Request, errors: list[str]) -> Response:
         """Back to this view's list, the errors of an action (if any) shown above it."""
@@ -215,7 +230,7 @@ class ServiceView(ModelView):
         return self.back_to_list(request, errors)
 
 
-class ReadOnlyView(ModelView):
+class ReadOnlyView(RoleGate, ModelView):
     """A view that only lists and shows: the rows change through the API's rules alone."""
 
     can_create = False

@@ -86,6 +86,14 @@ _SECURITY = [
 ]
 _PAGE_CSP = (b"content-security-policy", b"frame-ancestors 'none'")
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Basis's own small pages (the reset page): their script and style files from Basis only,
+# no inline script, requests to Basis only.
+_OWN_PAGE_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+)
+OWN_PAGES = ("/reset-password",)
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 _NOT_ALLOWED = b'{"detail":"Method Not Allowed","code":"method_not_allowed"}'
 _NUL_IN_URL = b'{"detail":"Text must not contain NUL characters","code":"validation_error"}'
@@ -132,10 +140,11 @@ class EdgeMiddleware:
         self._exempt: dict[str, tuple[str, ...]] = {}
         for method, prefix in own_body_limit:
             self._exempt[method] = (*self._exempt.get(method, ()), prefix)
-        # The security headers of each kind of response, built once: (page?, https?) -> headers.
+        # The security headers of each kind of response, built once: (kind, https?) -> headers.
+        csp = {"api": _API_CSP, "panel": _PAGE_CSP, "own": _OWN_PAGE_CSP}
         self._headers = {
-            (page, tls): (*_SECURITY, _PAGE_CSP if page else _API_CSP, *((_HSTS,) if tls else ()))
-            for page in (False, True)
+            (kind, tls): (*_SECURITY, policy, *((_HSTS,) if tls else ()))
+            for kind, policy in csp.items()
             for tls in (False, True)
         }
 
@@ -194,9 +203,15 @@ class EdgeMiddleware:
         status = 500
         response_started = False
         path: str = scope["path"]
-        page = path.startswith((self.admin_prefix, "/docs", "/redoc"))
+        kind = (
+            "panel"
+            if path.startswith((self.admin_prefix, "/docs", "/redoc"))
+            else "own"
+            if path.startswith(OWN_PAGES)
+            else "api"
+        )
         extra = (
-            *self._headers[page, self.https or scope.get("scheme") == "https"],
+            *self._headers[kind, self.https or scope.get("scheme") == "https"],
             (b"x-request-id", request_id.encode()),
         )
 
@@ -305,5 +320,3 @@ _NUL_MARKERS = {
     b"application/json": (b"\\u0000", b"\x00"),
     b"application/x-www-form-urlencoded": (b"%00", b"\x00"),
 }
-
-

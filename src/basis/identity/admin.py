@@ -1,4 +1,5 @@
-"""The admin panel: SQLAdmin at /admin for admin-role users only.
+"""The admin panel: SQLAdmin at /admin for admins and operators; each view names the roles it
+lets in (``RoleGate``: the identity views are for admins only).
 
 Its own signed session cookie (``settings.admin_secret``, SameSite=Strict, Secure under HTTPS);
 each request re-reads the admin and the panel session from the database, so a demotion, a
@@ -152,6 +153,8 @@ class AdminAuth(AuthenticationBackend):
 
     async def authenticate(self, request: Request) -> Response | bool:
         user = await self.current_admin(request)
+        if user is not None:
+            request.state.panel_role = user.role  # for the views' sync is_accessible (RoleGate)
         return user is not None
 
     async def current_admin(self, request: Request) -> User | None:

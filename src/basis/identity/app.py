@@ -12,6 +12,7 @@ from basis.core.db import Database
 from basis.core.infra import Infra
 from basis.identity import authcache, passwords
 from basis.identity.admin import IDENTITY_VIEWS, bind_admin
+from basis.identity.reset_page import page_router
 from basis.identity.router import auth_router, public_router, users_router
 from basis.identity.users import bootstrap_admin
 from basis.settings import Settings
@@ -60,7 +61,7 @@ async def _stop_auth_cache(app: FastAPI) -> None:
 spec = AppSpec(
     name="identity",
     routers=[auth_router, users_router],
-    public_routers=[public_router],
+    public_routers=[public_router, page_router],
     admin_views=IDENTITY_VIEWS,
     migrations_dir=None,
     models_module="basis.identity.models",

@@ -56,7 +56,7 @@ async def verify_credentials(
     password: str,
     meta: Meta,
     channel: str = "api",
-    required_role: str | None = None,
+    required_role: str | tuple[str, ...] | None = None,
 ) -> User:
     """The active user these credentials belong to, or ``invalid_credentials`` / 429.
 
@@ -92,7 +92,9 @@ async def verify_credentials(
             reason = "wrong_password"
         elif not user.is_active:
             reason = "inactive"
-        elif required_role is not None and user.role != required_role:
+        elif required_role is not None and user.role not in (
+            (required_role,) if isinstance(required_role, str) else required_role
+        ):
             reason = "role_not_allowed"
     if reason is not None:
         await limits.failed()
@@ -146,10 +148,15 @@ async def authenticate_login(
     return issued
 
 
+PANEL_ROLES = ("admin", "operator")
+"""Who may sign in to the panel; what each may open is decided per view."""
+
+
 async def admin_panel_login(
     *, session: AsyncSession, settings: Settings, infra: Infra, identifier: str, password: str, meta: Meta
 ) -> tuple[int, str]:
-    """The admin panel's login: an admin's credentials; returns the user id and panel session id."""
+    """The admin panel's login: an admin's or an operator's credentials (each view lets in the
+    roles it names: ``basis.core.admin.RoleGate``); returns the user id and panel session id."""
     user = await verify_credentials(
         session=session,
         settings=settings,
@@ -158,7 +165,7 @@ async def admin_panel_login(
         password=password,
         meta=meta,
         channel="admin",
-        required_role="admin",
+        required_role=PANEL_ROLES,
     )
     now = utcnow()
     sid = new_session_id()
@@ -203,7 +210,7 @@ async def admin_panel_user(*, session: AsyncSession, user_id: int, sid: str) -> 
         .where(
             User.id == user_id,
             User.is_active.is_(True),
-            User.role == "admin",
+            User.role.in_(PANEL_ROLES),
             RefreshToken.family_id == sid,
             RefreshToken.is_revoked.is_(False),
             RefreshToken.expires_at > now,

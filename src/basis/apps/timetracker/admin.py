@@ -23,8 +23,12 @@ from basis.apps.timetracker.schemas import (
     TerminalCreate,
     TerminalUpdate,
 )
+from basis.apps.timetracker.staff_edits import EDIT_VIEWS
+from basis.apps.timetracker.staff_pages import PAGE_VIEWS
+from basis.apps.timetracker.staff_views import READ_VIEWS
 from basis.core.admin import (
     ReadOnlyView,
+    RoleGate,
     ServiceView,
     auth_backend,
     clean,
@@ -36,6 +40,8 @@ from basis.core.errors import BasisError
 from basis.core.time import utcnow
 
 _TEMPLATES = Path(__file__).parent / "templates"
+STAFF = ("admin", "operator")
+"""Operators see and correct (events, schedules); admins also manage employees, terminals, accounts."""
 
 
 class EmployeeAdmin(ServiceView, model=Employee):
@@ -170,6 +176,7 @@ class TerminalAdmin(ServiceView, model=Terminal):
 
 
 class EventAdmin(ServiceView, model=Event):
+    roles = STAFF
     name = "Event"
     name_plural = "Events"
     icon = "fa-solid fa-clock"
@@ -226,6 +233,7 @@ class EventAdmin(ServiceView, model=Event):
 
 
 class ScheduleAdmin(ServiceView, model=Schedule):
+    roles = STAFF
     name = "Schedule cell"
     name_plural = "Schedules"
     icon = "fa-solid fa-calendar-days"
@@ -321,7 +329,8 @@ class AuditAdmin(ReadOnlyView, model=AuditEntry):
     column_default_sort = [(AuditEntry.id, True)]
 
 
-class WhoIsInView(BaseView):
+class WhoIsInView(RoleGate, BaseView):
+    roles = STAFF
     name = "Who is in now"
     icon = "fa-solid fa-door-open"
     category = "TimeTracker"
@@ -340,4 +349,14 @@ class WhoIsInView(BaseView):
         return HTMLResponse(content)
 
 
-VIEWS: list[type] = [EmployeeAdmin, TerminalAdmin, EventAdmin, ScheduleAdmin, AuditAdmin, WhoIsInView]
+VIEWS: list[type] = [
+    EmployeeAdmin,
+    TerminalAdmin,
+    EventAdmin,
+    ScheduleAdmin,
+    AuditAdmin,
+    WhoIsInView,
+    *PAGE_VIEWS,
+    *READ_VIEWS,
+    *EDIT_VIEWS,
+]
