@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.exchange import exchanges as exchange_service
@@ -98,56 +99,102 @@ async def _known(session: AsyncSession, combinations: Iterable[str]) -> set[str]
     return found
 
 
-async def _store(session: AsyncSession, proposal: Proposal, outcome: RunOutcome) -> None:
-    exchange_id = new_exchange_id()
+STORE_BATCH = 500
+"""Proposals stored per multi-row insert: 500 exchanges, their seats, events and notifications."""
+MAX_PARAMETERS = 30_000
+"""Bound parameters per statement, under SQLite's limit (32,766) and far under the others'."""
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    size = max(1, MAX_PARAMETERS // max(1, len(rows[0]))) if rows else 1
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _insert_skipping(session: AsyncSession) -> Any:
+    """PostgreSQL's and SQLite's INSERT INTO exchanges that skips a row whose open_key is taken."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Exchange.__table__).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(Exchange.__table__).on_conflict_do_nothing()
+
+
+async def _insert_exchanges(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts these exchanges in one statement; the ids that went in. A row whose ``open_key``
+    is taken (proposed meanwhile by a concurrent run) is skipped, so storing is idempotent."""
+    table = Exchange.__table__
+    if session.get_bind().dialect.name != "mysql":
+        stmt = _insert_skipping(session).values(rows).returning(table.c.id)
+        return set(await session.scalars(stmt))
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(table).values(rows))
+    except IntegrityError:
+        # A concurrent run proposed one of them: the savepoint undid the batch; row by row now.
+        return {r["id"] for r in rows if await insert_or_skip(session, table, r)}  # type: ignore[arg-type]
+    return {r["id"] for r in rows}
+
+
+async def _insert_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        await session.execute(insert(table).values(chunk))
+
+
+async def _insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    table = Notification.__table__
+    stored: list[dict[str, Any]] = []
+    for chunk in _chunks(rows):
+        stmt = (
+            insert(table).values(chunk).returning(table.c.id, table.c.user_id, table.c.type, table.c.payload)
+        )  # type: ignore[attr-defined]
+        stored += [
+            {"user_id": user_id, "id": id_, "type": type_, "exchange_id": payload["exchange_id"]}
+            for id_, user_id, type_, payload in await session.execute(stmt)
+        ]
+    return stored
+
+
+async def _store(session: AsyncSession, proposals: Sequence[Proposal], outcome: RunOutcome) -> None:
+    """Stores new proposals in batches, one multi-row insert per table and batch."""
+    for start in range(0, len(proposals), STORE_BATCH):
+        await _store_batch(session, proposals[start : start + STORE_BATCH], outcome)
+
+
+async def _store_batch(session: AsyncSession, batch: Sequence[Proposal], outcome: RunOutcome) -> None:
     now = utcnow()
-    inserted = await insert_or_skip(
-        session,
-        Exchange.__table__,  # type: ignore[arg-type]
-        {
-            "id": exchange_id,
-            "kind": proposal.kind,
-            "exchange_type": proposal.exchange_type,
-            "status": "proposed",
-            "score": proposal.score,
-            "combination": proposal.combination,
-            "open_key": proposal.combination,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    if not inserted:
-        return  # proposed meanwhile by another run
-    kind = "bilateral_match" if proposal.kind == "pair" else "chain_match"
-    for position, seat in enumerate(proposal.seats):
-        session.add(
-            Participant(
-                exchange_id=exchange_id,
-                position=position,
-                user_id=seat.user_id,
-                offer_item_id=seat.offer_item_id,
-                want_item_id=seat.want_item_id,
-                decision="pending",
-                confirmed=False,
-            )
-        )
-    session.add(ExchangeEvent(exchange_id=exchange_id, event_type="created", user_id=None, created_at=now))
-    notes = [
-        Notification(
-            user_id=seat.user_id,
-            type=kind,
-            payload={"exchange_id": exchange_id, "score": proposal.score},
-            read=False,
-            created_at=now,
-        )
-        for seat in proposal.seats
+    ids = [new_exchange_id() for _ in batch]
+    exchanges = [
+        {"id": exchange_id, "kind": p.kind, "exchange_type": p.exchange_type, "status": "proposed",
+         "score": p.score, "combination": p.combination, "open_key": p.combination,
+         "created_at": now, "updated_at": now}
+        for exchange_id, p in zip(ids, batch, strict=True)
+    ]  # fmt: skip
+    inserted = await _insert_exchanges(session, exchanges)
+    stored = [(i, p) for i, p in zip(ids, batch, strict=True) if i in inserted]
+    if not stored:
+        return
+    seats = [
+        {"exchange_id": i, "position": n, "user_id": s.user_id, "offer_item_id": s.offer_item_id,
+         "want_item_id": s.want_item_id, "decision": "pending", "confirmed": False}
+        for i, p in stored
+        for n, s in enumerate(p.seats)
+    ]  # fmt: skip
+    await _insert_rows(session, Participant.__table__, seats)
+    events = [
+        {"exchange_id": i, "event_type": "created", "user_id": None, "created_at": now} for i, _ in stored
     ]
-    session.add_all(notes)
-    await session.flush()
-    outcome.created.append(exchange_id)
-    outcome.notifications.extend(
-        {"user_id": n.user_id, "id": n.id, "type": n.type, "exchange_id": exchange_id} for n in notes
-    )
+    await _insert_rows(session, ExchangeEvent.__table__, events)
+    notes = [
+        {"user_id": s.user_id, "type": "bilateral_match" if p.kind == "pair" else "chain_match",
+         "payload": {"exchange_id": i, "score": p.score}, "read": False, "created_at": now}
+        for i, p in stored
+        for s in p.seats
+    ]  # fmt: skip
+    outcome.notifications += await _insert_notifications(session, notes)
+    outcome.created += [i for i, _ in stored]
 
 
 async def rematch(
@@ -168,9 +215,7 @@ async def rematch(
     if result.truncated:
         log.warning("exchange_matching_truncated", found=len(result.proposals), steps=result.steps)
     known = await _known(session, (p.combination for p in result.proposals))
-    for proposal in result.proposals:
-        if proposal.combination not in known:
-            await _store(session, proposal, outcome)
+    await _store(session, [p for p in result.proposals if p.combination not in known], outcome)
     created_kinds = _new_by_kind(result.proposals, known)
     session.add(
         MatchingRun(
