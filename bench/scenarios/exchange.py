@@ -97,7 +97,8 @@ async def _full(ctx: BenchContext, data: dict[str, Any]) -> None:
     ctx.state["exchange_found"] = found
     print(
         f"  exchange: {len(outcome.created)} proposals stored ({found.bilateral_matches} pairs, "
-        f"{found.exchange_chains} chains; engine bound reached: {outcome.truncated})",
+        f"{found.exchange_chains} chains; engine bound reached: {outcome.truncated}); seconds: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in outcome.seconds.items()),
         flush=True,
     )
 

@@ -7,6 +7,7 @@ unique), notifies their participants and cancels proposed exchanges that no long
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class RunOutcome:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     """``{user_id, id, type, exchange_id}`` of each stored notification, to publish after commit."""
     truncated: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the run's time went: ``read`` (the market, stale proposals cancelled), ``engine``
+    and ``store`` (new proposals written and committed)."""
 
 
 def rules_of(settings: ExchangeSettings) -> Rules:
@@ -100,15 +104,9 @@ async def _known(session: AsyncSession, combinations: Iterable[str]) -> set[str]
 
 
 STORE_BATCH = 500
-"""Proposals stored per multi-row insert: 500 exchanges, their seats, events and notifications."""
-MAX_PARAMETERS = 30_000
-"""Bound parameters per statement, under SQLite's limit (32,766) and far under the others'."""
-
-
-def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    size = max(1, MAX_PARAMETERS // max(1, len(rows[0]))) if rows else 1
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+"""Proposals stored per batch: their exchanges, seats, events and notifications go in as one
+multi-row insert per table (SQLAlchemy's "insertmanyvalues": one statement compiled once, sent
+with the rows of the whole batch)."""
 
 
 def _insert_skipping(session: AsyncSession) -> Any:
@@ -123,38 +121,27 @@ def _insert_skipping(session: AsyncSession) -> Any:
 
 
 async def _insert_exchanges(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Inserts these exchanges in one statement; the ids that went in. A row whose ``open_key``
-    is taken (proposed meanwhile by a concurrent run) is skipped, so storing is idempotent."""
+    """Inserts these exchanges; the ids that went in. A row whose ``open_key`` is taken (proposed
+    meanwhile by a concurrent run) is skipped, so storing is idempotent."""
     table = Exchange.__table__
     if session.get_bind().dialect.name != "mysql":
-        stmt = _insert_skipping(session).values(rows).returning(table.c.id)
-        return set(await session.scalars(stmt))
+        return set(await session.scalars(_insert_skipping(session).returning(table.c.id), rows))
     try:
         async with session.begin_nested():
-            await session.execute(insert(table).values(rows))
+            await session.execute(insert(table), rows)
     except IntegrityError:
         # A concurrent run proposed one of them: the savepoint undid the batch; row by row now.
         return {r["id"] for r in rows if await insert_or_skip(session, table, r)}  # type: ignore[arg-type]
     return {r["id"] for r in rows}
 
 
-async def _insert_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
-        await session.execute(insert(table).values(chunk))
-
-
 async def _insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     table = Notification.__table__
-    stored: list[dict[str, Any]] = []
-    for chunk in _chunks(rows):
-        stmt = (
-            insert(table).values(chunk).returning(table.c.id, table.c.user_id, table.c.type, table.c.payload)
-        )  # type: ignore[attr-defined]
-        stored += [
-            {"user_id": user_id, "id": id_, "type": type_, "exchange_id": payload["exchange_id"]}
-            for id_, user_id, type_, payload in await session.execute(stmt)
-        ]
-    return stored
+    stmt = insert(table).returning(table.c.id, table.c.user_id, table.c.type, table.c.payload)  # type: ignore[attr-defined]
+    return [
+        {"user_id": user_id, "id": id_, "type": type_, "exchange_id": payload["exchange_id"]}
+        for id_, user_id, type_, payload in await session.execute(stmt, rows)
+    ]
 
 
 async def _store(session: AsyncSession, proposals: Sequence[Proposal], outcome: RunOutcome) -> None:
@@ -182,11 +169,11 @@ async def _store_batch(session: AsyncSession, batch: Sequence[Proposal], outcome
         for i, p in stored
         for n, s in enumerate(p.seats)
     ]  # fmt: skip
-    await _insert_rows(session, Participant.__table__, seats)
+    await session.execute(insert(Participant.__table__), seats)
     events = [
         {"exchange_id": i, "event_type": "created", "user_id": None, "created_at": now} for i, _ in stored
     ]
-    await _insert_rows(session, ExchangeEvent.__table__, events)
+    await session.execute(insert(ExchangeEvent.__table__), events)
     notes = [
         {"user_id": s.user_id, "type": "bilateral_match" if p.kind == "pair" else "chain_match",
          "payload": {"exchange_id": i, "score": p.score}, "read": False, "created_at": now}
@@ -201,7 +188,7 @@ async def rematch(
     session: AsyncSession, *, settings: ExchangeSettings, user_ids: Sequence[int] | None
 ) -> RunOutcome:
     """Brings proposals up to date for these members (all when None) and commits."""
-    started = utcnow()
+    started, clock = utcnow(), time.perf_counter()
     market = await load_market(session, rules_of(settings))
     outcome = RunOutcome()
     for exchange_id, seats in (await _open_seats(session, user_ids)).items():
@@ -210,7 +197,9 @@ async def rematch(
                 session, exchange_id, reason="no_longer_fits", only_proposed=True
             ):
                 outcome.cancelled.append(exchange_id)
+    outcome.seconds["read"] = time.perf_counter() - clock
     result = market.find(user_ids)
+    outcome.seconds["engine"] = time.perf_counter() - clock - outcome.seconds["read"]
     outcome.truncated = result.truncated
     if result.truncated:
         log.warning("exchange_matching_truncated", found=len(result.proposals), steps=result.steps)
@@ -229,6 +218,9 @@ async def rematch(
         )
     )
     await session.commit()
+    outcome.seconds["store"] = (
+        time.perf_counter() - clock - outcome.seconds["read"] - outcome.seconds["engine"]
+    )
     return outcome
 
 

@@ -100,13 +100,23 @@ Price = Annotated[int | None, Query(ge=0, le=10_000_000)]
 GUARD = AccessGuard(invalid_code=4401, forbidden_code=4403)
 
 
-async def rematch_after_change(
+async def commit_and_rematch(
     session: AsyncSession, settings: ExchangeSettings, queue: JobQueue, hub: Hub, user_ids: list[int]
 ) -> None:
-    """After a committed listing change: re-match its owner in the background (or now)."""
-    if settings.rematch_in_background:
-        await jobs.schedule(queue, user_ids)
+    """Commits a listing change and re-matches its owner: in the background through a job staged
+    in the same transaction (queued if and only if the change commits, kept in the outbox while
+    Redis is away), or now."""
+    if settings.rematch_in_background and session.get_bind().dialect.name == "sqlite":
+        # The outbox queues staged jobs on a second connection while the commit still holds the
+        # first, and SQLite's pool has one: there the job is queued right after the commit.
+        await session.commit()
+        await jobs.schedule(queue, session, user_ids)
         return
+    if settings.rematch_in_background:
+        jobs.stage(queue, session, user_ids)
+        await session.commit()
+        return
+    await session.commit()
     outcome = await matching.rematch(session, settings=settings, user_ids=user_ids)
     await notify.proposals(hub, outcome.notifications)
 
@@ -155,8 +165,7 @@ async def set_locations(
     await profiles.existing_user(session, user_id)
     self_or_admin(user, user_id)
     locations = await profiles.set_cities(session, user_id=user_id, cities=data.locations)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [user_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [user_id])
     return LocationsPublic(user_id=user_id, locations=locations)
 
 
@@ -180,8 +189,7 @@ async def create_listing(
         if owner_id != user.id:
             raise exc.not_yours()
     listing, items, locations = await listings.create_batch(session, owner_id=owner_id, data=data)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [owner_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [owner_id])
     found = await matching.counts(session, user_id=owner_id)
     echo = data.model_dump(mode="json")
     return ListingCreated(
@@ -263,8 +271,7 @@ async def update_item(
     infra: InfraDep,
 ) -> ItemPublic:
     item = await listings.update_item(session, item_id=item_id, user_id=user.id, data=data)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [item.user_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [item.user_id])
     return listings.public(item)
 
 
@@ -279,8 +286,7 @@ async def archive_item(
 ) -> Response:
     owner_id = user.id
     await exchanges.archive(session, item_id=item_id, user_id=owner_id)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [owner_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [owner_id])
     return Response(status_code=204)
 
 
