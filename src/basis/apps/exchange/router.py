@@ -100,6 +100,21 @@ Price = Annotated[int | None, Query(ge=0, le=10_000_000)]
 GUARD = AccessGuard(invalid_code=4401, forbidden_code=4403)
 
 
+_MEANING = {
+    401: "not_authenticated",
+    403: "forbidden / not_participant",
+    404: "not found (exchange, message, listing item, user or report)",
+    409: "a conflict with the current state (e.g. exchange_proposed, report_resolved)",
+    429: "rate_limited",
+    503: "unavailable (a dependency is away; Retry-After)",
+}
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers of a route for the OpenAPI document, all in the core error shape."""
+    return {code: {"description": _MEANING[code]} for code in codes}
+
+
 async def commit_and_rematch(
     session: AsyncSession, settings: ExchangeSettings, queue: JobQueue, hub: Hub, user_ids: list[int]
 ) -> None:
@@ -172,7 +187,12 @@ async def set_locations(
 # --- listings
 
 
-@router.post("/api/listings/create-by-categories", response_model=ListingCreated, status_code=201)
+@router.post(
+    "/api/listings/create-by-categories",
+    response_model=ListingCreated,
+    status_code=201,
+    responses=_answers(401, 403, 503),
+)
 async def create_listing(
     data: ListingCreate,
     session: SessionDep,
@@ -400,7 +420,11 @@ async def exchange_history(exchange_id: ExchangeId, session: SessionDep, user: C
     return await exchanges.history(session, exchange_id=exchange_id, user=user)
 
 
-@router.post("/api/exchanges/{exchange_id}/confirm", response_model=ConfirmResult)
+@router.post(
+    "/api/exchanges/{exchange_id}/confirm",
+    response_model=ConfirmResult,
+    responses=_answers(401, 403, 404, 409, 503),
+)
 async def confirm(exchange_id: ExchangeId, session: SessionDep, user: CurrentUser) -> ConfirmResult:
     user_id = user.id
     result = await exchanges.confirm(session, exchange_id=exchange_id, user_id=user_id)
@@ -429,7 +453,12 @@ async def event_stream(
 # --- chat
 
 
-@router.post("/api/chat/exchange/{exchange_id}/messages", response_model=ChatMessage, status_code=201)
+@router.post(
+    "/api/chat/exchange/{exchange_id}/messages",
+    response_model=ChatMessage,
+    status_code=201,
+    responses=_answers(401, 403, 404, 503),
+)
 async def send_message(
     exchange_id: ExchangeId, data: ChatSend, request: Request, session: SessionDep, user: CurrentUser
 ) -> ChatMessage:
@@ -508,7 +537,9 @@ async def report_reasons() -> Reasons:
     return Reasons(reasons=list(REPORT_REASONS))
 
 
-@router.post("/api/reports", response_model=ReportPublic, status_code=201)
+@router.post(
+    "/api/reports", response_model=ReportPublic, status_code=201, responses=_answers(401, 403, 404, 429, 503)
+)
 async def create_report(
     data: ReportCreate, session: SessionDep, user: CurrentUser, settings: ExchangeSettingsDep
 ) -> ReportPublic:
@@ -528,7 +559,11 @@ async def report_queue(
 MetaDep = Annotated[Meta, Depends(request_meta)]
 
 
-@router.post("/api/admin/reports/{report_id}/resolve", response_model=Resolved)
+@router.post(
+    "/api/admin/reports/{report_id}/resolve",
+    response_model=Resolved,
+    responses=_answers(401, 403, 404, 409, 503),
+)
 async def resolve_report(
     report_id: Annotated[str, Path(max_length=50)],
     data: ResolveRequest,
