@@ -61,3 +61,12 @@ async def test_match_all_from_the_command_line(
     done = _cli(settings_values, "match", "--all")
     assert done.returncode == 0, done.stderr
     assert "1 open" in done.stdout
+
+
+def test_the_cli_says_that_background_rematching_needs_a_worker_with_redis() -> None:
+    from typer.testing import CliRunner
+
+    from basis.apps.exchange.cli import cli
+
+    shown = CliRunner().invoke(cli, ["--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "runs in `basis worker`" in shown.output

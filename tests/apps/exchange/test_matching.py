@@ -177,3 +177,35 @@ async def test_pipeline_scope_and_errors(ex: Exchange) -> None:
     assert r.status_code == 200 and r.json()["total"] == 1
     for bad in ({"status": "open"}, {"limit": 101}, {"skip": -1}):
         assert (await ex.client.get("/api/chains/all", params=bad, headers=admin.headers)).status_code == 422
+
+
+async def test_bulk_storing_skips_a_combination_proposed_meanwhile(ex: Exchange) -> None:
+    """Two runs racing: the second stores, in one batch, a proposal the first already stored and a
+    new one. The stored one is skipped through its open_key; only the new one is stored and
+    notified."""
+    from sqlalchemy import delete, func, select
+
+    from basis.apps.exchange import matching
+    from basis.apps.exchange.models import Exchange as Row
+    from basis.apps.exchange.settings import ExchangeSettings
+
+    alice, _bob = await pair(ex)
+    carol, dave = await pair(ex, 20_000, 20_000)
+    await ex.settle()
+    [gone] = await ex.proposals(carol)
+    await ex.session.execute(delete(Row).where(Row.id == gone["id"]))
+    await ex.session.commit()
+    market = await matching.load_market(ex.session, matching.rules_of(ex.settings.app(ExchangeSettings)))
+    proposals = market.find(None).proposals
+    assert len(proposals) == 2
+    outcome = matching.RunOutcome()
+    await matching._store(ex.session, proposals, outcome)
+    await ex.session.commit()
+    [again] = await ex.proposals(carol)
+    assert outcome.created == [again["id"]] and again["id"] != gone["id"]
+    assert sorted(n["user_id"] for n in outcome.notifications) == sorted([carol.id, dave.id])
+    assert all(
+        n["exchange_id"] == again["id"] and n["type"] == "bilateral_match" for n in outcome.notifications
+    )
+    assert len(await ex.proposals(alice)) == 1
+    assert await ex.session.scalar(select(func.count()).select_from(Row)) == 2

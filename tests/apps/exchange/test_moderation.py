@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import httpx
 from sqlalchemy import select, update
 
 from basis.apps.exchange import moderation
 from basis.apps.exchange.models import Ban
 from basis.identity.models import User
-from tests.apps.exchange.conftest import ALMATY, Exchange, item
+from tests.apps.exchange.conftest import ALMATY, Exchange, Member, item
 from tests.apps.exchange.test_exchanges import proposed_pair
 from tests.fixtures.auth import DEFAULT_PASSWORD
 
@@ -41,7 +43,7 @@ async def test_reasons_and_reports(ex: Exchange) -> None:
     assert r.status_code == 201, r.text
     assert r.json() | {"id": 0, "created_at": ""} == {
         "id": 0, "reporter_id": alice.id, "target_listing_id": listing["id"], "target_user_id": None,
-        "reason": "fraud", "status": "pending", "created_at": "",
+        "target_message_id": None, "reason": "fraud", "status": "pending", "created_at": "",
     }  # fmt: skip
     r = await ex.client.post(
         "/api/reports", json={"target_user_id": bob.id, "reason": "spam"}, headers=alice.headers
@@ -170,3 +172,53 @@ async def test_a_ban_stops_the_member_at_once(ex: Exchange) -> None:
         ]
     assert (await ex.client.get(f"/api/listings/user/{bob.id}")).json()["total"] == 2
     assert (await ex.client.post("/auth/login", json=login)).status_code == 200
+
+
+async def test_a_reported_message_is_hidden_for_its_reporter_until_a_moderator_removes_it(
+    ex: Exchange,
+) -> None:
+    alice, bob, p = await proposed_pair(ex)
+    carol, operator = await ex.member(ALMATY), await ex.member(role="operator")
+    base = f"/api/chat/exchange/{p['id']}"
+    sent = [
+        (await ex.client.post(f"{base}/messages", json={"text": text}, headers=alice.headers)).json()
+        for text in ("pay me outside the app", "see you at 5")
+    ]
+    rude = sent[0]["id"]
+
+    async def report(member: Member, target: Any, **extra: Any) -> httpx.Response:
+        body = {"target_message_id": target, "reason": "inappropriate_content", **extra}
+        return await ex.client.post("/api/reports", json=body, headers=member.headers)
+
+    async def texts(member: Member) -> tuple[list[str], int, int]:
+        view = (await ex.client.get(f"{base}/history", headers=member.headers)).json()
+        return [m["message_text"] for m in view["messages"]], view["total"], view["unread_count"]
+
+    assert (await report(carol, rude)).status_code == 403  # not in this exchange
+    assert (await report(bob, 424242)).status_code == 404
+    assert (await report(bob, "not-an-id")).status_code == 404
+    assert (await report(alice, rude)).json()["code"] == "self_report"
+    assert (await report(bob, rude, target_user_id=alice.id)).json()["code"] == "invalid_target"
+    assert await texts(bob) == (["pay me outside the app", "see you at 5"], 2, 2)
+
+    r = await report(bob, str(rude))
+    assert r.status_code == 201, r.text
+    assert r.json()["target_message_id"] == rude and r.json()["target_listing_id"] is None
+    # Hidden for the reporter at once, in history, totals and unread counts alike ...
+    assert await texts(bob) == (["see you at 5"], 1, 1)
+    assert (await ex.client.get("/api/chat/unread-counts", headers=bob.headers)).json()["total_unread"] == 1
+    assert (await ex.client.post(f"{base}/mark-read", headers=bob.headers)).json()["marked_read"] == 1
+    # ... while the others still see it until a moderator decides.
+    assert (await texts(alice))[0] == ["pay me outside the app", "see you at 5"]
+
+    report_id = r.json()["id"]
+    path = f"/api/admin/reports/{report_id}/resolve"
+    r = await ex.client.post(path, json={"resolution": "listing_removed"}, headers=operator.headers)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_resolution"
+    r = await ex.client.post(path, json={"resolution": "MESSAGE_REMOVED"}, headers=operator.headers)
+    assert r.status_code == 200 and r.json()["resolution"] == "message_removed"
+    assert (await texts(alice))[:2] == (["see you at 5"], 1)
+    assert (await texts(bob))[:2] == (["see you at 5"], 1)
+    assert (await report(bob, rude)).status_code == 404  # removed: nothing left to report
+    queue = (await ex.client.get("/api/admin/reports", headers=operator.headers)).json()["reports"]
+    assert [(q["target_message_id"], q["status"]) for q in queue] == [(rude, "resolved")]

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.exchange import exceptions as exc
-from basis.apps.exchange.models import Exchange, Message, Participant, ReadMark
+from basis.apps.exchange.models import Exchange, Message, Participant, ReadMark, Report
 from basis.core.time import utcnow
 from basis.core.types import printable_text
 from basis.identity.models import User
@@ -89,8 +89,18 @@ async def _last_read(session: AsyncSession, exchange_id: str, user_id: int) -> i
     return found or 0
 
 
+def visible_to(user_id: int) -> Any:
+    """Messages this participant sees: none removed by moderation, none they reported (a report
+    hides the message for its reporter at once; the others see it until a moderator removes it)."""
+    reported = select(Report.target_message_id).where(
+        Report.reporter_id == user_id, Report.target_message_id.is_not(None)
+    )
+    return and_(Message.removed_at.is_(None), Message.id.not_in(reported))
+
+
 def _unread(user_id: int) -> Any:
     return and_(
+        visible_to(user_id),
         Message.sender_id != user_id,
         Message.id
         > func.coalesce(
@@ -107,7 +117,7 @@ async def history(
 ) -> dict[str, Any]:
     await participants(session, exchange_id, user_id)
     last_read = await _last_read(session, exchange_id, user_id)
-    mine = Message.exchange_id == exchange_id
+    mine = and_(Message.exchange_id == exchange_id, visible_to(user_id))
     total = await session.scalar(select(func.count()).where(mine)) or 0
     unread = await session.scalar(select(func.count()).where(mine, _unread(user_id))) or 0
     rows = await session.scalars(select(Message).where(mine).order_by(Message.id).offset(skip).limit(limit))

@@ -11,7 +11,11 @@ from rich.progress import Progress
 from basis.core.db import Database
 from basis.settings import Settings
 
-cli = typer.Typer(help="Exchange: matching and upkeep.", no_args_is_help=True)
+WORKER_NOTE = (
+    "With BASIS_REDIS_URL set, re-matching after a listing change (and its notifications) runs in "
+    "`basis worker`: run at least one beside the servers, or listing changes are not re-matched."
+)
+cli = typer.Typer(help=f"Exchange: matching and upkeep. {WORKER_NOTE}", no_args_is_help=True)
 
 
 async def _match(settings: Settings, user_ids: list[int] | None, progress: Progress) -> tuple[int, int, int]:

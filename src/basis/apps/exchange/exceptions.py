@@ -23,6 +23,10 @@ def exchange_not_found() -> NotFound:
     return not_found("Exchange", "exchange_not_found")
 
 
+def message_not_found() -> NotFound:
+    return not_found("Message", "message_not_found")
+
+
 def report_not_found() -> NotFound:
     return not_found("Report", "report_not_found")
 

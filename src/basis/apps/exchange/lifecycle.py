@@ -8,6 +8,8 @@ import contextlib
 from fastapi import FastAPI
 
 from basis.apps.exchange import categories, moderation
+from basis.apps.exchange.cli import WORKER_NOTE
+from basis.apps.exchange.settings import ExchangeSettings
 from basis.core.logging import get_logger
 
 log = get_logger("basis.exchange")
@@ -18,6 +20,8 @@ async def on_startup(app: FastAPI) -> None:
     async with app.state.db.sessionmaker() as session:
         await categories.ensure_shipped(session)
     app.state.exchange_bans_task = asyncio.create_task(_lift_bans(app), name="exchange-lift-bans")
+    if app.state.settings.redis_url and app.state.settings.app(ExchangeSettings).rematch_in_background:
+        log.info("exchange_rematch_runs_in_worker", note=WORKER_NOTE)
 
 
 async def on_shutdown(app: FastAPI) -> None:

@@ -7,12 +7,14 @@ unique), notifies their participants and cancels proposed exchanges that no long
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.exchange import exchanges as exchange_service
@@ -45,6 +47,9 @@ class RunOutcome:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     """``{user_id, id, type, exchange_id}`` of each stored notification, to publish after commit."""
     truncated: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the run's time went: ``read`` (the market, stale proposals cancelled), ``engine``
+    and ``store`` (new proposals written and committed)."""
 
 
 def rules_of(settings: ExchangeSettings) -> Rules:
@@ -98,63 +103,92 @@ async def _known(session: AsyncSession, combinations: Iterable[str]) -> set[str]
     return found
 
 
-async def _store(session: AsyncSession, proposal: Proposal, outcome: RunOutcome) -> None:
-    exchange_id = new_exchange_id()
-    now = utcnow()
-    inserted = await insert_or_skip(
-        session,
-        Exchange.__table__,  # type: ignore[arg-type]
-        {
-            "id": exchange_id,
-            "kind": proposal.kind,
-            "exchange_type": proposal.exchange_type,
-            "status": "proposed",
-            "score": proposal.score,
-            "combination": proposal.combination,
-            "open_key": proposal.combination,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    if not inserted:
-        return  # proposed meanwhile by another run
-    kind = "bilateral_match" if proposal.kind == "pair" else "chain_match"
-    for position, seat in enumerate(proposal.seats):
-        session.add(
-            Participant(
-                exchange_id=exchange_id,
-                position=position,
-                user_id=seat.user_id,
-                offer_item_id=seat.offer_item_id,
-                want_item_id=seat.want_item_id,
-                decision="pending",
-                confirmed=False,
-            )
-        )
-    session.add(ExchangeEvent(exchange_id=exchange_id, event_type="created", user_id=None, created_at=now))
-    notes = [
-        Notification(
-            user_id=seat.user_id,
-            type=kind,
-            payload={"exchange_id": exchange_id, "score": proposal.score},
-            read=False,
-            created_at=now,
-        )
-        for seat in proposal.seats
+STORE_BATCH = 500
+"""Proposals stored per batch: their exchanges, seats, events and notifications go in as one
+multi-row insert per table (SQLAlchemy's "insertmanyvalues": one statement compiled once, sent
+with the rows of the whole batch)."""
+
+
+def _insert_skipping(session: AsyncSession) -> Any:
+    """PostgreSQL's and SQLite's INSERT INTO exchanges that skips a row whose open_key is taken."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Exchange.__table__).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(Exchange.__table__).on_conflict_do_nothing()
+
+
+async def _insert_exchanges(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts these exchanges; the ids that went in. A row whose ``open_key`` is taken (proposed
+    meanwhile by a concurrent run) is skipped, so storing is idempotent."""
+    table = Exchange.__table__
+    if session.get_bind().dialect.name != "mysql":
+        return set(await session.scalars(_insert_skipping(session).returning(table.c.id), rows))
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(table), rows)
+    except IntegrityError:
+        # A concurrent run proposed one of them: the savepoint undid the batch; row by row now.
+        return {r["id"] for r in rows if await insert_or_skip(session, table, r)}  # type: ignore[arg-type]
+    return {r["id"] for r in rows}
+
+
+async def _insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    table = Notification.__table__
+    stmt = insert(table).returning(table.c.id, table.c.user_id, table.c.type, table.c.payload)  # type: ignore[attr-defined]
+    return [
+        {"user_id": user_id, "id": id_, "type": type_, "exchange_id": payload["exchange_id"]}
+        for id_, user_id, type_, payload in await session.execute(stmt, rows)
     ]
-    session.add_all(notes)
-    await session.flush()
-    outcome.created.append(exchange_id)
-    outcome.notifications.extend(
-        {"user_id": n.user_id, "id": n.id, "type": n.type, "exchange_id": exchange_id} for n in notes
-    )
+
+
+async def _store(session: AsyncSession, proposals: Sequence[Proposal], outcome: RunOutcome) -> None:
+    """Stores new proposals in batches, one multi-row insert per table and batch."""
+    for start in range(0, len(proposals), STORE_BATCH):
+        await _store_batch(session, proposals[start : start + STORE_BATCH], outcome)
+
+
+async def _store_batch(session: AsyncSession, batch: Sequence[Proposal], outcome: RunOutcome) -> None:
+    now = utcnow()
+    ids = [new_exchange_id() for _ in batch]
+    exchanges = [
+        {"id": exchange_id, "kind": p.kind, "exchange_type": p.exchange_type, "status": "proposed",
+         "score": p.score, "combination": p.combination, "open_key": p.combination,
+         "created_at": now, "updated_at": now}
+        for exchange_id, p in zip(ids, batch, strict=True)
+    ]  # fmt: skip
+    inserted = await _insert_exchanges(session, exchanges)
+    stored = [(i, p) for i, p in zip(ids, batch, strict=True) if i in inserted]
+    if not stored:
+        return
+    seats = [
+        {"exchange_id": i, "position": n, "user_id": s.user_id, "offer_item_id": s.offer_item_id,
+         "want_item_id": s.want_item_id, "decision": "pending", "confirmed": False}
+        for i, p in stored
+        for n, s in enumerate(p.seats)
+    ]  # fmt: skip
+    await session.execute(insert(Participant.__table__), seats)
+    events = [
+        {"exchange_id": i, "event_type": "created", "user_id": None, "created_at": now} for i, _ in stored
+    ]
+    await session.execute(insert(ExchangeEvent.__table__), events)
+    notes = [
+        {"user_id": s.user_id, "type": "bilateral_match" if p.kind == "pair" else "chain_match",
+         "payload": {"exchange_id": i, "score": p.score}, "read": False, "created_at": now}
+        for i, p in stored
+        for s in p.seats
+    ]  # fmt: skip
+    outcome.notifications += await _insert_notifications(session, notes)
+    outcome.created += [i for i, _ in stored]
 
 
 async def rematch(
     session: AsyncSession, *, settings: ExchangeSettings, user_ids: Sequence[int] | None
 ) -> RunOutcome:
     """Brings proposals up to date for these members (all when None) and commits."""
-    started = utcnow()
+    started, clock = utcnow(), time.perf_counter()
     market = await load_market(session, rules_of(settings))
     outcome = RunOutcome()
     for exchange_id, seats in (await _open_seats(session, user_ids)).items():
@@ -163,14 +197,14 @@ async def rematch(
                 session, exchange_id, reason="no_longer_fits", only_proposed=True
             ):
                 outcome.cancelled.append(exchange_id)
+    outcome.seconds["read"] = time.perf_counter() - clock
     result = market.find(user_ids)
+    outcome.seconds["engine"] = time.perf_counter() - clock - outcome.seconds["read"]
     outcome.truncated = result.truncated
     if result.truncated:
         log.warning("exchange_matching_truncated", found=len(result.proposals), steps=result.steps)
     known = await _known(session, (p.combination for p in result.proposals))
-    for proposal in result.proposals:
-        if proposal.combination not in known:
-            await _store(session, proposal, outcome)
+    await _store(session, [p for p in result.proposals if p.combination not in known], outcome)
     created_kinds = _new_by_kind(result.proposals, known)
     session.add(
         MatchingRun(
@@ -184,6 +218,9 @@ async def rematch(
         )
     )
     await session.commit()
+    outcome.seconds["store"] = (
+        time.perf_counter() - clock - outcome.seconds["read"] - outcome.seconds["engine"]
+    )
     return outcome
 
 

@@ -215,6 +215,8 @@ class Message(Base):
     message_text: Mapped[str] = mapped_column(Text)
     message_type: Mapped[str] = mapped_column(String(10), default="text")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Set when a moderator removes the message after a report: hidden for everyone."""
 
 
 class ReadMark(Base):
@@ -250,6 +252,10 @@ class Report(Base):
         ForeignKey("listing_items.id", ondelete="CASCADE"), nullable=True
     )
     target_user_id: Mapped[int | None] = mapped_column(_user_fk(), nullable=True)
+    target_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exchange_messages.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    """A reported chat message: hidden for its reporter from the moment of the report."""
     reason: Mapped[str] = mapped_column(String(30))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     evidence_urls: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)

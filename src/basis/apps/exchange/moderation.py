@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from basis.apps.exchange import chat
 from basis.apps.exchange import exceptions as exc
 from basis.apps.exchange import exchanges as exchange_service
 from basis.apps.exchange.ids import parse_id
 from basis.apps.exchange.listings import archive_items
-from basis.apps.exchange.models import OPEN_STATUSES, Ban, Exchange, ListingItem, Participant, Report
+from basis.apps.exchange.models import (
+    OPEN_STATUSES,
+    Ban,
+    Exchange,
+    ListingItem,
+    Message,
+    Participant,
+    Report,
+)
 from basis.apps.exchange.reviews import recent_count
 from basis.apps.exchange.schemas import BanRequest, ReportAdmin, ReportCreate, ResolveRequest
 from basis.core.db import lock_row
@@ -38,6 +47,7 @@ def admin_view(report: Report) -> ReportAdmin:
         reporter_id=report.reporter_id,
         target_listing_id=report.target_listing_id,
         target_user_id=report.target_user_id,
+        target_message_id=report.target_message_id,
         reason=report.reason,
         status=report.status,
         created_at=report.created_at,
@@ -49,14 +59,35 @@ def admin_view(report: Report) -> ReportAdmin:
     )
 
 
-async def report(session: AsyncSession, *, reporter_id: int, data: ReportCreate, per_hour: int) -> Report:
-    given = [t for t in (data.target_listing_id, data.target_user_id) if t is not None]
-    if len(given) != 1:
-        raise exc.invalid(
-            ("body",), "Give exactly one of target_listing_id and target_user_id", "invalid_target"
+async def _message_sender(session: AsyncSession, message_id: int, reporter_id: int) -> int:
+    """The sender of a message the reporter can see (404 for an unknown one, 403 for another
+    exchange's)."""
+    row = (
+        await session.execute(
+            select(Message.exchange_id, Message.sender_id).where(
+                Message.id == message_id, Message.removed_at.is_(None)
+            )
         )
-    listing_id = user_id = None
-    if data.target_listing_id is not None:
+    ).first()
+    if row is None:
+        raise exc.message_not_found()
+    await chat.participants(session, row.exchange_id, reporter_id)
+    return int(row.sender_id)
+
+
+async def report(session: AsyncSession, *, reporter_id: int, data: ReportCreate, per_hour: int) -> Report:
+    targets = (data.target_listing_id, data.target_user_id, data.target_message_id)
+    if sum(t is not None for t in targets) != 1:
+        raise exc.invalid(
+            ("body",),
+            "Give exactly one of target_listing_id, target_user_id and target_message_id",
+            "invalid_target",
+        )
+    listing_id = user_id = message_id = None
+    if data.target_message_id is not None:
+        message_id = parse_id(data.target_message_id, exc.message_not_found)
+        owner = await _message_sender(session, message_id, reporter_id)
+    elif data.target_listing_id is not None:
         listing_id = parse_id(data.target_listing_id, exc.item_not_found)
         owner = await session.scalar(select(ListingItem.user_id).where(ListingItem.id == listing_id))
         if owner is None:
@@ -74,6 +105,7 @@ async def report(session: AsyncSession, *, reporter_id: int, data: ReportCreate,
         reporter_id=reporter_id,
         target_listing_id=listing_id,
         target_user_id=user_id,
+        target_message_id=message_id,
         reason=data.reason,
         description=data.description,
         evidence_urls=data.evidence_urls,
@@ -114,6 +146,16 @@ async def resolve(
     if row.target_listing_id is not None:
         owner = await session.scalar(
             select(ListingItem.user_id).where(ListingItem.id == row.target_listing_id)
+        )
+    if row.target_message_id is not None:
+        owner = await session.scalar(select(Message.sender_id).where(Message.id == row.target_message_id))
+    if data.resolution == "message_removed":
+        if row.target_message_id is None:
+            raise exc.invalid("resolution", "This report names no chat message", "invalid_resolution")
+        await session.execute(
+            update(Message)
+            .where(Message.id == row.target_message_id, Message.removed_at.is_(None))
+            .values(removed_at=utcnow())
         )
     if data.resolution == "listing_removed":
         if row.target_listing_id is None:

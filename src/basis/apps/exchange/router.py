@@ -100,13 +100,38 @@ Price = Annotated[int | None, Query(ge=0, le=10_000_000)]
 GUARD = AccessGuard(invalid_code=4401, forbidden_code=4403)
 
 
-async def rematch_after_change(
+_MEANING = {
+    401: "not_authenticated",
+    403: "forbidden / not_participant",
+    404: "not found (exchange, message, listing item, user or report)",
+    409: "a conflict with the current state (e.g. exchange_proposed, report_resolved)",
+    429: "rate_limited",
+    503: "unavailable (a dependency is away; Retry-After)",
+}
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers of a route for the OpenAPI document, all in the core error shape."""
+    return {code: {"description": _MEANING[code]} for code in codes}
+
+
+async def commit_and_rematch(
     session: AsyncSession, settings: ExchangeSettings, queue: JobQueue, hub: Hub, user_ids: list[int]
 ) -> None:
-    """After a committed listing change: re-match its owner in the background (or now)."""
-    if settings.rematch_in_background:
-        await jobs.schedule(queue, user_ids)
+    """Commits a listing change and re-matches its owner: in the background through a job staged
+    in the same transaction (queued if and only if the change commits, kept in the outbox while
+    Redis is away), or now."""
+    if settings.rematch_in_background and session.get_bind().dialect.name == "sqlite":
+        # The outbox queues staged jobs on a second connection while the commit still holds the
+        # first, and SQLite's pool has one: there the job is queued right after the commit.
+        await session.commit()
+        await jobs.schedule(queue, session, user_ids)
         return
+    if settings.rematch_in_background:
+        jobs.stage(queue, session, user_ids)
+        await session.commit()
+        return
+    await session.commit()
     outcome = await matching.rematch(session, settings=settings, user_ids=user_ids)
     await notify.proposals(hub, outcome.notifications)
 
@@ -155,15 +180,19 @@ async def set_locations(
     await profiles.existing_user(session, user_id)
     self_or_admin(user, user_id)
     locations = await profiles.set_cities(session, user_id=user_id, cities=data.locations)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [user_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [user_id])
     return LocationsPublic(user_id=user_id, locations=locations)
 
 
 # --- listings
 
 
-@router.post("/api/listings/create-by-categories", response_model=ListingCreated, status_code=201)
+@router.post(
+    "/api/listings/create-by-categories",
+    response_model=ListingCreated,
+    status_code=201,
+    responses=_answers(401, 403, 503),
+)
 async def create_listing(
     data: ListingCreate,
     session: SessionDep,
@@ -180,8 +209,7 @@ async def create_listing(
         if owner_id != user.id:
             raise exc.not_yours()
     listing, items, locations = await listings.create_batch(session, owner_id=owner_id, data=data)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [owner_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [owner_id])
     found = await matching.counts(session, user_id=owner_id)
     echo = data.model_dump(mode="json")
     return ListingCreated(
@@ -263,8 +291,7 @@ async def update_item(
     infra: InfraDep,
 ) -> ItemPublic:
     item = await listings.update_item(session, item_id=item_id, user_id=user.id, data=data)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [item.user_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [item.user_id])
     return listings.public(item)
 
 
@@ -279,8 +306,7 @@ async def archive_item(
 ) -> Response:
     owner_id = user.id
     await exchanges.archive(session, item_id=item_id, user_id=owner_id)
-    await session.commit()
-    await rematch_after_change(session, settings, queue, infra.hub, [owner_id])
+    await commit_and_rematch(session, settings, queue, infra.hub, [owner_id])
     return Response(status_code=204)
 
 
@@ -394,7 +420,11 @@ async def exchange_history(exchange_id: ExchangeId, session: SessionDep, user: C
     return await exchanges.history(session, exchange_id=exchange_id, user=user)
 
 
-@router.post("/api/exchanges/{exchange_id}/confirm", response_model=ConfirmResult)
+@router.post(
+    "/api/exchanges/{exchange_id}/confirm",
+    response_model=ConfirmResult,
+    responses=_answers(401, 403, 404, 409, 503),
+)
 async def confirm(exchange_id: ExchangeId, session: SessionDep, user: CurrentUser) -> ConfirmResult:
     user_id = user.id
     result = await exchanges.confirm(session, exchange_id=exchange_id, user_id=user_id)
@@ -423,7 +453,12 @@ async def event_stream(
 # --- chat
 
 
-@router.post("/api/chat/exchange/{exchange_id}/messages", response_model=ChatMessage, status_code=201)
+@router.post(
+    "/api/chat/exchange/{exchange_id}/messages",
+    response_model=ChatMessage,
+    status_code=201,
+    responses=_answers(401, 403, 404, 503),
+)
 async def send_message(
     exchange_id: ExchangeId, data: ChatSend, request: Request, session: SessionDep, user: CurrentUser
 ) -> ChatMessage:
@@ -502,7 +537,9 @@ async def report_reasons() -> Reasons:
     return Reasons(reasons=list(REPORT_REASONS))
 
 
-@router.post("/api/reports", response_model=ReportPublic, status_code=201)
+@router.post(
+    "/api/reports", response_model=ReportPublic, status_code=201, responses=_answers(401, 403, 404, 429, 503)
+)
 async def create_report(
     data: ReportCreate, session: SessionDep, user: CurrentUser, settings: ExchangeSettingsDep
 ) -> ReportPublic:
@@ -522,7 +559,11 @@ async def report_queue(
 MetaDep = Annotated[Meta, Depends(request_meta)]
 
 
-@router.post("/api/admin/reports/{report_id}/resolve", response_model=Resolved)
+@router.post(
+    "/api/admin/reports/{report_id}/resolve",
+    response_model=Resolved,
+    responses=_answers(401, 403, 404, 409, 503),
+)
 async def resolve_report(
     report_id: Annotated[str, Path(max_length=50)],
     data: ResolveRequest,

@@ -331,7 +331,7 @@ REPORT_REASONS = (
 ReportReason = Literal[
     "price_mismatch", "unavailable_item", "fake_listing", "inappropriate_content", "spam", "fraud", "other"
 ]
-Resolution = Literal["listing_removed", "user_warned", "user_banned", "dismissed"]
+Resolution = Literal["listing_removed", "message_removed", "user_warned", "user_banned", "dismissed"]
 
 
 class ReviewCreate(Strict):
@@ -373,6 +373,8 @@ class Reasons(BaseModel):
 class ReportCreate(Strict):
     target_listing_id: LooseId | None = None
     target_user_id: LooseId | None = None
+    target_message_id: LooseId | None = None
+    """A chat message of an exchange the reporter takes part in; hidden for the reporter at once."""
     reason: Annotated[ReportReason, BeforeValidator(_lower)]
     description: Annotated[StorableText, Field(max_length=2000)] | None = None
     evidence_urls: (
@@ -385,6 +387,7 @@ class ReportPublic(BaseModel):
     reporter_id: int
     target_listing_id: int | None
     target_user_id: int | None
+    target_message_id: int | None = None
     reason: str
     status: str
     created_at: dt.datetime

@@ -61,10 +61,14 @@ async def publish_message(
     websocket_app: Any, message: dict[str, Any], members: list[int], sender_name: str
 ) -> None:
     hub = websocket_app.state.infra.hub
-    await hub.publish(notify.chat_topic(message["exchange_id"]), {"type": "message", "message": message})
+    if not await notify.push(
+        hub, notify.chat_topic(message["exchange_id"]), {"type": "message", "message": message}
+    ):
+        return
     for user_id in members:
         if user_id != message["sender_id"]:
-            await hub.publish(
+            await notify.push(
+                hub,
                 notify.user_topic(user_id),
                 {
                     "type": "message_received",
