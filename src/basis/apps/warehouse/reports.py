@@ -19,7 +19,6 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 QUANTITY = STOCK_COLUMNS.index("quantity")
 
 
-
 def to_json_bytes(rows: Sequence[tuple[Any, ...]]) -> bytes:
     items = []
     for row in rows:

@@ -11,7 +11,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from basis.apps.warehouse import catalogue, checks, ledger, movements, reports, stock
-from basis.apps.warehouse.dependencies import KEYS, EntityId, IdempotencyKey, JobsDep, PageDep, ProductId
+from basis.apps.warehouse.dependencies import (
+    KEYS,
+    EntityId,
+    IdempotencyKey,
+    JobsDep,
+    MovementWriterDep,
+    PageDep,
+    ProductId,
+)
 from basis.apps.warehouse.schemas import (
     CategoryCreate,
     CategoryPublic,
@@ -249,19 +257,11 @@ async def update_location(
 
 @router.post("/stock-movements", response_model=MovementPublic, status_code=201, responses=ERRORS)
 async def record_movement(
-    data: MovementCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
+    data: MovementCreate, user: OperatorUser, key: IdempotencyKey, writer: MovementWriterDep
 ) -> Response:
-    async def work(actor_id: int) -> movements.Recorded:
-        recorded = await movements.record_movement(
-            session=session, data=data, actor_id=actor_id, idempotency_key=key
-        )
-        movements.stage_low_stock(jobs, session, recorded.crossings)
-        return recorded
-
-    done = await _once(
-        session, user, "POST /stock-movements", key, data, work, lambda recorded: _created(recorded.movement)
-    )
-    return _answer(done.answer)
+    # Decided with the movements that arrive beside it, in one transaction (movement_writer).
+    answer = await writer.submit(data, actor_id=user.id, key=key, payload=_fingerprint(data))
+    return _answer(answer)
 
 
 @router.post("/stock-movements/transfer", response_model=TransferPublic, status_code=201, responses=ERRORS)
