@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from basis.apps.warehouse import exceptions as exc
-from basis.apps.warehouse import ledger
+from basis.apps.warehouse import ledger, movement_pg
 from basis.apps.warehouse.catalogue import ensure_default_location
 from basis.apps.warehouse.movements import LOW_STOCK_JOB
 from basis.apps.warehouse.schemas import MovementCreate, MovementPublic
@@ -217,6 +217,8 @@ async def decide_batch(
     session: AsyncSession, batch: Sequence[Request], *, keys: IdempotencyStore, jobs: JobQueue | None
 ) -> list[Outcome]:
     """Decide and commit ``batch`` (see the module's docstring); one outcome per request."""
+    if session.get_bind().dialect.name == "postgresql" and movement_pg.supported():
+        return await movement_pg.decide_batch(session, batch, endpoint=ENDPOINT, jobs=jobs)
     outcomes: list[Outcome | None] = [None] * len(batch)
     leaders = await _claim_keys(session, batch, keys, outcomes)
     todo = [n for n, outcome in enumerate(outcomes) if outcome is None and n not in leaders.followers]
@@ -225,14 +227,34 @@ async def decide_batch(
         for n, outcome in zip(todo, rows, strict=True):
             outcomes[n] = outcome
     for follower, leader in leaders.followers.items():
-        leading = outcomes[leader]
-        assert leading is not None
-        outcomes[follower] = (
-            _replay(leading) if batch[follower].digest == batch[leader].digest else key_conflict()
-        )
+        outcomes[follower] = replay_of(batch, follower, leader, outcomes)
     await _finish_keys(session, batch, keys, leaders.claimed, outcomes)
     await session.commit()
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def leaders_of(batch: Sequence[Request]) -> tuple[dict[tuple[int, str], int], dict[int, int]]:
+    """The first request of each (user, key) in the batch, and the later ones that repeat it."""
+    first: dict[tuple[int, str], int] = {}
+    followers: dict[int, int] = {}
+    for n, request in enumerate(batch):
+        if request.key is None:
+            continue
+        scope_key = (request.actor_id, request.key)
+        if scope_key in first:
+            followers[n] = first[scope_key]
+        else:
+            first[scope_key] = n
+    return first, followers
+
+
+def replay_of(
+    batch: Sequence[Request], follower: int, leader: int, outcomes: list[Outcome | None]
+) -> Outcome:
+    """A retry that arrived in the same batch as its first request: that request's answer."""
+    leading = outcomes[leader]
+    assert leading is not None
+    return _replay(leading) if batch[follower].digest == batch[leader].digest else key_conflict()
 
 
 @dataclass(slots=True)
@@ -247,15 +269,7 @@ async def _claim_keys(
     session: AsyncSession, batch: Sequence[Request], keys: IdempotencyStore, outcomes: list[Outcome | None]
 ) -> _Claims:
     claims = _Claims()
-    first: dict[tuple[int, str], int] = {}
-    for n, request in enumerate(batch):
-        if request.key is None:
-            continue
-        scope_key = (request.actor_id, request.key)
-        if scope_key in first:
-            claims.followers[n] = first[scope_key]
-        else:
-            first[scope_key] = n
+    first, claims.followers = leaders_of(batch)
     # One order for every batch of every process: key rows are never waited for in a cycle.
     for (actor_id, key), n in sorted(first.items()):
         scope = {"user_id": actor_id, "endpoint": ENDPOINT}
@@ -297,18 +311,36 @@ async def _finish_keys(
     await conn.execute(stmt, answers[0] if len(answers) == 1 else answers)
 
 
+Accepted = list[tuple[int, ledger.Posting, Decimal, bool]]
+"""(index in the batch, posting, balance after it, whether it crossed below the minimum)."""
+
+
 async def _post(session: AsyncSession, batch: Sequence[Request], jobs: JobQueue | None) -> list[Outcome]:
     """The ledger part: locations, locks, levels, decisions, writes."""
     locations = await _locations(session, batch)
     products = await ledger.lock_products(session, {r.data.product_id for r in batch})
     levels = await ledger.read_levels(session, products) if products else {}
+    outcomes, accepted, balances = plan(batch, products, locations, levels)
+    if accepted:
+        await _write(session, batch, accepted, levels, balances, outcomes, jobs)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def plan(
+    batch: Sequence[Request],
+    products: dict[int, ledger.LockedProduct],
+    locations: dict[int | None, int],
+    levels: dict[tuple[int, int], Decimal],
+) -> tuple[list[Outcome | None], Accepted, dict[tuple[int, int], Decimal]]:
+    """Each movement in order against the levels the ones before it left (W2, W3, W7): its
+    refusal, or None and an accepted entry; and the levels at the end."""
     balances = dict(levels)
     totals: dict[int, Decimal] = {}
     for (product_id, _loc), quantity in levels.items():
         totals[product_id] = totals.get(product_id, ledger.ZERO) + quantity
     below = {p: totals.get(p, ledger.ZERO) < product.min_quantity for p, product in products.items()}
     outcomes: list[Outcome | None] = []
-    accepted: list[tuple[int, ledger.Posting, Decimal, bool]] = []
+    accepted: Accepted = []
     for n, request in enumerate(batch):
         try:
             posting = _posting(request.data, products, locations)
@@ -336,9 +368,7 @@ async def _post(session: AsyncSession, batch: Sequence[Request], jobs: JobQueue 
         below[posting.product_id] = now_below
         accepted.append((n, posting, after, crossed))
         outcomes.append(None)
-    if accepted:
-        await _write(session, batch, accepted, levels, balances, outcomes, jobs)
-    return [outcome for outcome in outcomes if outcome is not None]
+    return outcomes, accepted, balances
 
 
 async def _locations(session: AsyncSession, batch: Sequence[Request]) -> dict[int | None, int]:
@@ -381,19 +411,8 @@ def _posting(
     )
 
 
-async def _write(
-    session: AsyncSession,
-    batch: Sequence[Request],
-    accepted: list[tuple[int, ledger.Posting, Decimal, bool]],
-    levels: dict[tuple[int, int], Decimal],
-    balances: dict[tuple[int, int], Decimal],
-    outcomes: list[Outcome | None],
-    jobs: JobQueue | None,
-) -> None:
-    now = utcnow()
-    touched = {(posting.product_id, posting.location_id) for _, posting, _, _ in accepted}
-    await ledger.write_levels(session, {key: balances[key] for key in touched}, levels, now)
-    rows = [
+def entry_rows(batch: Sequence[Request], accepted: Accepted, now: Any) -> list[dict[str, Any]]:
+    return [
         {
             "product_id": posting.product_id,
             "location_id": posting.location_id,
@@ -410,7 +429,17 @@ async def _write(
         }
         for n, posting, after, _ in accepted
     ]
-    ids = await ledger.insert_entries(session, rows)
+
+
+def answer_entries(
+    session: AsyncSession,
+    accepted: Accepted,
+    rows: list[dict[str, Any]],
+    ids: Sequence[int],
+    outcomes: list[Outcome | None],
+    jobs: JobQueue | None,
+) -> None:
+    """Each accepted movement's answer; a low-stock mail staged for each crossing (W7)."""
     for (n, posting, _after, crossed), row, movement_id in zip(accepted, rows, ids, strict=True):
         row["id"] = movement_id
         outcomes[n] = movement_answer(row)
@@ -422,3 +451,20 @@ async def _write(
                 product_id=posting.product_id,
                 movement_id=movement_id,
             )
+
+
+async def _write(
+    session: AsyncSession,
+    batch: Sequence[Request],
+    accepted: Accepted,
+    levels: dict[tuple[int, int], Decimal],
+    balances: dict[tuple[int, int], Decimal],
+    outcomes: list[Outcome | None],
+    jobs: JobQueue | None,
+) -> None:
+    now = utcnow()
+    touched = {(posting.product_id, posting.location_id) for _, posting, _, _ in accepted}
+    await ledger.write_levels(session, {key: balances[key] for key in touched}, levels, now)
+    rows = entry_rows(batch, accepted, now)
+    ids = await ledger.insert_entries(session, rows)
+    answer_entries(session, accepted, rows, ids, outcomes, jobs)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from basis.apps.warehouse import catalogue, checks, ledger, movements, reports, stock
@@ -372,24 +376,36 @@ async def cancel_check(check_id: EntityId, session: SessionDep, user: AdminUser)
     },
 )
 async def stock_report(
-    session: SessionDep,
+    request: Request,
     user: OperatorUser,
     format: Literal["json", "csv", "xlsx"] = "json",
     location_id: OptionalId = None,
 ) -> Response:
-    rows = await stock.stock_rows(session=session, location_id=location_id)
+    # Streamed from a server-side cursor in a session of its own: the body is written after
+    # this handler returns, so memory stays flat at any number of products.
+    sessionmaker = request.app.state.db.sessionmaker
+
+    async def chunks() -> reports.Chunks:
+        async with sessionmaker() as session:
+            async for rows in stock.stream_stock_rows(session, location_id):
+                yield rows
+
     if format == "json":
-        return Response(reports.to_json_bytes(rows), media_type="application/json")
-    stamp = utcnow().strftime("%Y%m%d")
+        return StreamingResponse(reports.json_stream(chunks()), media_type="application/json")
+    headers = {"Content-Disposition": f'attachment; filename="stock-{utcnow():%Y%m%d}.{format}"'}
     if format == "csv":
-        body, media_type = reports.to_csv(rows), reports.CSV_MEDIA_TYPE
-    else:
-        body, media_type = reports.to_xlsx(rows), reports.XLSX_MEDIA_TYPE
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="stock-{stamp}.{format}"'},
-    )
+        return StreamingResponse(
+            reports.csv_stream(chunks()), media_type=reports.CSV_MEDIA_TYPE, headers=headers
+        )
+    handle, name = tempfile.mkstemp(prefix="basis-stock-", suffix=".xlsx")
+    os.close(handle)
+    path = Path(name)
+    try:
+        await reports.xlsx_file(chunks(), path)
+    except BaseException:
+        await asyncio.to_thread(path.unlink, True)
+        raise
+    return StreamingResponse(reports.file_stream(path), media_type=reports.XLSX_MEDIA_TYPE, headers=headers)
 
 
 @router.get("/reports/low-stock", response_model=Items[ProductPublic])

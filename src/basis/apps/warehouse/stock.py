@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -55,7 +56,11 @@ async def overstock(*, session: AsyncSession) -> list[ProductPublic]:
 STOCK_COLUMNS = ("product_id", "sku", "name", "location_id", "location", "quantity", "unit")
 
 
-async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -> list[tuple[Any, ...]]:
+CHUNK_ROWS = 5_000
+"""Rows fetched from the database and written out at a time by the streamed report."""
+
+
+def stock_select(location_id: int | None = None) -> Any:
     """Every level of every active product (zero ones too), and archived products still in stock."""
     stmt = (
         select(
@@ -74,8 +79,39 @@ async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -
     )
     if location_id is not None:
         stmt = stmt.where(LEVELS.c.location_id == location_id)
-    result = await session.execute(stmt)
-    return [tuple(r) for r in result]
+    return stmt
+
+
+async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -> list[tuple[Any, ...]]:
+    return [row for chunk in [r async for r in stream_stock_rows(session, location_id)] for row in chunk]
+
+
+async def stream_stock_rows(
+    session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
+) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    """The stock report's rows, ``chunk`` at a time, from a server-side cursor: memory stays
+    flat however many products there are. On PostgreSQL straight from psycopg (a named
+    cursor, plain tuples), which skips SQLAlchemy's per-row work; elsewhere through
+    ``stream()`` with ``yield_per`` (MariaDB: an unbuffered cursor; SQLite steps its cursor)."""
+    stmt = stock_select(location_id)
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        sql, params = _compiled(stmt, conn.dialect)
+        raw = (await conn.get_raw_connection()).driver_connection
+        async with raw.cursor(name="warehouse_stock_report") as cursor:
+            cursor.itersize = chunk
+            await cursor.execute(sql, params)
+            while rows := await cursor.fetchmany(chunk):
+                yield rows
+        return
+    result = await conn.stream(stmt.execution_options(yield_per=chunk))
+    async for partition in result.partitions(chunk):
+        yield [tuple(row) for row in partition]
+
+
+def _compiled(stmt: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
+    compiled = stmt.compile(dialect=dialect)
+    return compiled.string, dict(compiled.params)
 
 
 # --- W1: the ledger against the levels
