@@ -79,7 +79,7 @@ async def _report_data(ctx: BenchContext) -> dict[str, Any]:
     if "warehouse_report" not in ctx.state:
         from sqlalchemy import insert, select
 
-        from basis.apps.warehouse import service
+        from basis.apps.warehouse import catalogue as service
         from basis.apps.warehouse.models import Product, StockLevel, StockMovement
         from basis.core.time import utcnow
         from basis.identity.models import User

@@ -37,7 +37,7 @@ async def jobs(infra: InfraDep) -> JobQueue:
     return infra.jobs
 
 
-def movement_writer(request: Request) -> MovementWriter:
+async def movement_writer(request: Request) -> MovementWriter:
     """The process's movement writer, made at start-up (``app.start_writer``)."""
     state = request.app.state
     writer: MovementWriter | None = getattr(state, "warehouse_movements", None)
