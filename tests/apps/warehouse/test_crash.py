@@ -91,7 +91,8 @@ async def test_a_killed_server_loses_no_acknowledged_movement_and_stores_none_tw
         """Movements until the server goes away; each one's key, body and answer (if any) noted."""
         for seq in range(10_000):
             key = f"scanner-{number}-{seq}"
-            body = {"product_id": product_id, "movement_type": ("incoming", "outgoing")[seq % 2], "quantity": 1}
+            kind = ("incoming", "outgoing")[seq % 2]
+            body = {"product_id": product_id, "movement_type": kind, "quantity": 1}
             headers = {**operators[number % 3], "Idempotency-Key": key}
             sent[key] = (body, headers)
             try:
@@ -103,9 +104,8 @@ async def test_a_killed_server_loses_no_acknowledged_movement_and_stores_none_tw
 
     async with httpx.AsyncClient(timeout=30) as client:
         with _server(settings_values, log) as (proc, url):
-            created = await client.post(
-                f"{url}/products", json={"name": "Hot", "sku": "HOT-9", "current_quantity": STOCK}, headers=admin
-            )
+            product = {"name": "Hot", "sku": "HOT-9", "current_quantity": STOCK}
+            created = await client.post(f"{url}/products", json=product, headers=admin)
             assert created.status_code == 201, created.text
             product_id = created.json()["id"]
             scanners = [asyncio.create_task(scanner(client, url, n, product_id)) for n in range(CLIENTS)]

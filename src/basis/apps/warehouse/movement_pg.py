@@ -53,7 +53,8 @@ LEVEL_UPDATE = """
 UPDATE stock_levels SET quantity = %(q)s, updated_at = %(now)s
 WHERE product_id = %(p)s AND location_id = %(loc)s"""
 LEVEL_INSERT = """
-INSERT INTO stock_levels (product_id, location_id, quantity, updated_at) VALUES (%(p)s, %(loc)s, %(q)s, %(now)s)"""
+INSERT INTO stock_levels (product_id, location_id, quantity, updated_at)
+VALUES (%(p)s, %(loc)s, %(q)s, %(now)s)"""
 ENTRIES = """
 INSERT INTO stock_movements (id, product_id, location_id, movement_type, quantity, balance_after, user_id,
     reason, reference, idempotency_key, created_at)
