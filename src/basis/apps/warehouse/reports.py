@@ -46,6 +46,19 @@ async def json_stream(chunks: Chunks) -> AsyncIterator[bytes]:
     yield b"]}"
 
 
+async def json_text_stream(objects: AsyncIterator[list[str]]) -> AsyncIterator[bytes]:
+    """``{"items": [...]}`` from rows the database wrote as JSON objects."""
+    yield b'{"items":['
+    first = True
+    async for chunk in objects:
+        if not chunk:
+            continue
+        body = ",".join(chunk).encode()
+        yield body if first else b"," + body
+        first = False
+    yield b"]}"
+
+
 def _csv_number(value: Decimal) -> str:
     # ';' as separator is what Excel in a decimal-comma locale reads; its numbers want the comma too.
     text = format(value.normalize(), "f") if value != value.to_integral_value() else str(int(value))

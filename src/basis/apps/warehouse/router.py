@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -390,8 +390,17 @@ async def stock_report(
             async for rows in stock.stream_stock_rows(session, location_id):
                 yield rows
 
+    async def json_chunks() -> AsyncIterator[list[str]]:
+        async with sessionmaker() as session:
+            async for objects in stock.stream_stock_json(session, location_id):
+                yield objects
+
     if format == "json":
-        return StreamingResponse(reports.json_stream(chunks()), media_type="application/json")
+        if request.app.state.db.backend == "postgresql":
+            body = reports.json_text_stream(json_chunks())
+        else:
+            body = reports.json_stream(chunks())
+        return StreamingResponse(body, media_type="application/json")
     headers = {"Content-Disposition": f'attachment; filename="stock-{utcnow():%Y%m%d}.{format}"'}
     if format == "csv":
         return StreamingResponse(

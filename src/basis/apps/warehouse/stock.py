@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select
+from sqlalchemy import Table, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse.catalogue import (
@@ -60,18 +60,33 @@ CHUNK_ROWS = 5_000
 """Rows fetched from the database and written out at a time by the streamed report."""
 
 
-def stock_select(location_id: int | None = None) -> Any:
+def _columns() -> list[Any]:
+    return [
+        PRODUCTS.c.id,
+        PRODUCTS.c.sku,
+        PRODUCTS.c.name,
+        LEVELS.c.location_id,
+        LOCATIONS.c.name,
+        LEVELS.c.quantity,
+        PRODUCTS.c.unit,
+    ]
+
+
+def _json_object() -> Any:
+    """PostgreSQL writes each row as the report's JSON object itself (``trim_scale``: 5, not
+    5.000, as the API writes numbers)."""
+    values = _columns()
+    values[STOCK_COLUMNS.index("quantity")] = func.trim_scale(LEVELS.c.quantity)
+    pairs = [
+        part for name, value in zip(STOCK_COLUMNS, values, strict=True) for part in (literal(name), value)
+    ]
+    return cast(func.json_build_object(*pairs), Text)
+
+
+def stock_select(location_id: int | None = None, columns: list[Any] | None = None) -> Any:
     """Every level of every active product (zero ones too), and archived products still in stock."""
     stmt = (
-        select(
-            PRODUCTS.c.id,
-            PRODUCTS.c.sku,
-            PRODUCTS.c.name,
-            LEVELS.c.location_id,
-            LOCATIONS.c.name,
-            LEVELS.c.quantity,
-            PRODUCTS.c.unit,
-        )
+        select(*(columns or _columns()))
         .select_from(LEVELS.join(PRODUCTS, PRODUCTS.c.id == LEVELS.c.product_id))
         .join(LOCATIONS, LOCATIONS.c.id == LEVELS.c.location_id)
         .where(or_(PRODUCTS.c.is_archived == False, LEVELS.c.quantity != 0))  # noqa: E712
@@ -86,6 +101,27 @@ async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -
     return [row for chunk in [r async for r in stream_stock_rows(session, location_id)] for row in chunk]
 
 
+async def stream_stock_json(
+    session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
+) -> AsyncIterator[list[str]]:
+    """PostgreSQL: the report's rows as JSON objects (text), ``chunk`` at a time."""
+    async for rows in _pg_stream(session, stock_select(location_id, [_json_object()]), chunk):
+        yield [row[0] for row in rows]
+
+
+async def _pg_stream(session: AsyncSession, stmt: Any, chunk: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    conn = await session.connection()
+    sql, params = _compiled(stmt, conn.dialect)
+    raw = (await conn.get_raw_connection()).driver_connection
+    # A cursor is planned for its first 10% of rows by default: this one is read to the end.
+    await conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+    async with raw.cursor(name="warehouse_stock_report") as cursor:
+        cursor.itersize = chunk
+        await cursor.execute(sql, params)
+        while rows := await cursor.fetchmany(chunk):
+            yield rows
+
+
 async def stream_stock_rows(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
@@ -96,13 +132,8 @@ async def stream_stock_rows(
     stmt = stock_select(location_id)
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
-        sql, params = _compiled(stmt, conn.dialect)
-        raw = (await conn.get_raw_connection()).driver_connection
-        async with raw.cursor(name="warehouse_stock_report") as cursor:
-            cursor.itersize = chunk
-            await cursor.execute(sql, params)
-            while rows := await cursor.fetchmany(chunk):
-                yield rows
+        async for rows in _pg_stream(session, stmt, chunk):
+            yield rows
         return
     result = await conn.stream(stmt.execution_options(yield_per=chunk))
     async for partition in result.partitions(chunk):
