@@ -264,7 +264,8 @@ async def record_movement(
     data: MovementCreate, user: OperatorUser, key: IdempotencyKey, writer: MovementWriterDep
 ) -> Response:
     # Decided with the movements that arrive beside it, in one transaction (movement_writer).
-    answer = await writer.submit(data, actor_id=user.id, key=key, payload=_fingerprint(data))
+    payload = _fingerprint(data) if key is not None else None
+    answer = await writer.submit(data, actor_id=user.id, key=key, payload=payload)
     return _answer(answer)
 
 
