@@ -98,7 +98,9 @@ async def decide_batch(
                 await raw.rollback()
         raise DBAPIError.instance(None, None, error, psycopg.Error, connection_invalidated=lost) from error
     # Without staged mails the pipeline committed already; this ends the session's transaction.
-    await session.commit()
+    from basis.apps.warehouse.movement_writer import commit
+
+    await commit(session)
     return outcomes
 
 
