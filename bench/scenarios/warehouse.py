@@ -175,8 +175,12 @@ from basis.main import create_app
 
 async def call(app, query, token):
     size = 0
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
+    sent = asyncio.Event()
+    async def receive():  # the request once, then no disconnect until the answer is done
+        if not sent.is_set():
+            sent.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()
     async def send(message):
         nonlocal size
         if message["type"] == "http.response.start":
