@@ -97,10 +97,6 @@ def stock_select(location_id: int | None = None, columns: list[Any] | None = Non
     return stmt
 
 
-async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -> list[tuple[Any, ...]]:
-    return [row for chunk in [r async for r in stream_stock_rows(session, location_id)] for row in chunk]
-
-
 async def stream_stock_json(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[list[str]]:
