@@ -13,6 +13,7 @@ APPS: list[str] = ["warehouse"]
 
 HOT_STOCK = 1_000_000
 REPORT_PRODUCTS = 100_000
+MEMORY_PRODUCTS = 1_000_000
 
 
 async def _admin(ctx: BenchContext) -> dict[str, str]:
@@ -74,12 +75,22 @@ async def _replay(ctx: BenchContext) -> dict[str, Any]:
 
 
 async def _report_data(ctx: BenchContext) -> dict[str, Any]:
-    """100k products with one level each, inserted in bulk (a movement per level keeps W1 true)."""
+    return await _seed_report(ctx, REPORT_PRODUCTS)
+
+
+async def _million(ctx: BenchContext) -> dict[str, Any]:
+    return await _seed_report(ctx, MEMORY_PRODUCTS)
+
+
+async def _seed_report(ctx: BenchContext, wanted: int) -> dict[str, Any]:
+    """``wanted`` products in all with one level each, inserted in bulk (a movement per level
+    keeps W1 true); a second call with more adds the difference."""
     headers = await _admin(ctx)
-    if "warehouse_report" not in ctx.state:
+    have = ctx.state.get("warehouse_report", 0)
+    if have < wanted:
         from sqlalchemy import insert, select
 
-        from basis.apps.warehouse import service
+        from basis.apps.warehouse import catalogue as service
         from basis.apps.warehouse.models import Product, StockLevel, StockMovement
         from basis.core.time import utcnow
         from basis.identity.models import User
@@ -90,7 +101,7 @@ async def _report_data(ctx: BenchContext) -> dict[str, Any]:
             location = await service.ensure_default_location(session)
             author = await session.scalar(select(User.id).where(User.role == "admin").limit(1))
             conn = await session.connection()
-            for start in range(0, REPORT_PRODUCTS, 10_000):
+            for start in range(have, wanted, 10_000):
                 rows = [
                     {
                         "name": f"Report item {i}",
@@ -102,7 +113,7 @@ async def _report_data(ctx: BenchContext) -> dict[str, Any]:
                         "created_at": now,
                         "updated_at": now,
                     }
-                    for i in range(start, start + 10_000)
+                    for i in range(start, min(start + 10_000, wanted))
                 ]
                 await conn.execute(insert(Product.__table__), rows)
             ids = list(await session.scalars(select(Product.id).where(Product.sku.like(f"RPT-{tag}-%"))))
@@ -137,7 +148,7 @@ async def _report_data(ctx: BenchContext) -> dict[str, Any]:
                     ],
                 )
             await session.commit()
-        ctx.state["warehouse_report"] = True
+        ctx.state["warehouse_report"] = wanted
     return {"headers": headers}
 
 
@@ -152,6 +163,72 @@ async def _report_csv(ctx: BenchContext, data: dict[str, Any]) -> None:
         "/reports/stock", params={"format": "csv"}, headers=data["headers"], timeout=120
     )
     response.raise_for_status()
+
+
+# Runs the app in a process of its own and answers the report into a sink that keeps only the
+# byte count (httpx's ASGI transport would hold the whole body): the process's peak RSS before
+# and after the report is what streaming keeps flat.
+_MEASURE = r"""
+import asyncio, json, resource, sys
+from asgi_lifespan import LifespanManager
+from basis.main import create_app
+
+async def call(app, query, token):
+    size = 0
+    sent = asyncio.Event()
+    async def receive():  # the request once, then no disconnect until the answer is done
+        if not sent.is_set():
+            sent.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()
+    async def send(message):
+        nonlocal size
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
+        elif message["type"] == "http.response.body":
+            size += len(message.get("body", b""))
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", ("Bearer " + token).encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": "/reports/stock", "raw_path": b"/reports/stock",
+             "query_string": query.encode(), "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    await app(scope, receive, send)
+    return size
+
+async def main():
+    fmt, token = sys.argv[1], sys.argv[2]
+    app = create_app()
+    async with LifespanManager(app) as manager:
+        await call(manager.app, "format=" + fmt + "&location_id=2000000000", token)  # warm, no rows
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        size = await call(manager.app, "format=" + fmt, token)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before_kib": before, "after_kib": after, "bytes": size}))
+
+asyncio.run(main())
+"""
+
+
+def _memory(fmt: str) -> Any:
+    async def call(ctx: BenchContext, data: dict[str, Any]) -> None:
+        import asyncio
+        import json
+        import sys
+
+        token = data["headers"]["Authorization"].split()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _MEASURE, fmt, token, env=ctx.env, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=900)
+        assert proc.returncode == 0, out
+        got = json.loads(out.decode().strip().splitlines()[-1])
+        print(
+            f"  {fmt} over {MEMORY_PRODUCTS:,} products: {got['bytes'] / 1e6:.0f} MB sent, peak RSS "
+            f"{got['before_kib'] / 1024:.0f} MiB before the report, {got['after_kib'] / 1024:.0f} MiB after",
+            flush=True,
+        )
+
+    return call
 
 
 _MOVE = (
@@ -203,4 +280,15 @@ SCENARIOS: list[Scenario | Timed] = [
     ),
     Timed("GET /reports/stock, 100k products (JSON)", call=_report, setup=_report_data, repeat=3),
     Timed("GET /reports/stock, 100k products (CSV)", call=_report_csv, setup=_report_data, repeat=3),
+    *(
+        Timed(
+            f"GET /reports/stock, 1M products ({fmt}): peak memory",
+            call=_memory(fmt),
+            setup=_million,
+            repeat=1,
+            warmup=0,
+            note="peak RSS of a process answering the report, printed; the time includes its start",
+        )
+        for fmt in ("json", "csv", "xlsx")
+    ),
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
 from basis.apps.warehouse import exceptions as exc
 from basis.apps.warehouse.models import IdempotencyKey, Product
+from basis.apps.warehouse.movement_writer import MovementWriter
 from basis.core.deps import InfraDep, SessionDep
 from basis.core.idempotency import IdempotencyStore, validate_key
 from basis.core.jobs import JobQueue
@@ -36,6 +37,15 @@ async def jobs(infra: InfraDep) -> JobQueue:
     return infra.jobs
 
 
+async def movement_writer(request: Request) -> MovementWriter:
+    """The process's movement writer, made at start-up (``app.start_writer``)."""
+    state = request.app.state
+    writer: MovementWriter | None = getattr(state, "warehouse_movements", None)
+    if writer is None:
+        writer = state.warehouse_movements = MovementWriter(state.db.sessionmaker, KEYS, state.infra.jobs)
+    return writer
+
+
 async def valid_product_id(product_id: Id, session: SessionDep) -> int:
     if await session.scalar(select(Product.id).where(Product.id == product_id)) is None:
         raise exc.product_not_found(product_id)
@@ -47,4 +57,5 @@ PageDep = Annotated[PageParams, Depends(paging(max_offset=10**9))]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 JobsDep = Annotated[JobQueue, Depends(jobs)]
 ProductId = Annotated[int, Depends(valid_product_id)]
+MovementWriterDep = Annotated[MovementWriter, Depends(movement_writer)]
 EntityId = Id

@@ -66,8 +66,6 @@ def duplicate(field: str, value: str) -> Conflict:
     )
 
 
-
-
 def check_not_open(status: str) -> Conflict:
     return Conflict(f"The inventory check is {status}", code=f"check_{status}", extra={"status": status})
 

@@ -48,6 +48,13 @@ log = get_logger("basis.warehouse")
 SIGNS = {"incoming": 1, "transfer_in": 1, "outgoing": -1, "transfer_out": -1, "adjustment": 1}
 
 
+LEVEL_UPDATE = (
+    update(LEVELS)
+    .where(LEVELS.c.product_id == bindparam("p"), LEVELS.c.location_id == bindparam("loc"))
+    .values(quantity=bindparam("q"), updated_at=bindparam("now"))
+)
+
+
 def log_retry(attempt: int, error: DBAPIError) -> None:
     log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
 
@@ -157,6 +164,41 @@ def plan(
     return planned
 
 
+async def write_levels(
+    session: AsyncSession,
+    final: dict[tuple[int, int], Decimal],
+    levels: dict[tuple[int, int], Decimal],
+    now: dt.datetime,
+) -> None:
+    """Store the levels ``final`` (product, location -> quantity); ``levels`` are the rows that exist."""
+    inserts = [
+        {"product_id": p, "location_id": loc, "quantity": q, "updated_at": now}
+        for (p, loc), q in final.items()
+        if (p, loc) not in levels
+    ]
+    updates = [
+        {"p": p, "loc": loc, "q": q, "now": now} for (p, loc), q in final.items() if (p, loc) in levels
+    ]
+    conn = await session.connection()
+    if inserts:
+        await conn.execute(insert(LEVELS), inserts)
+    if updates:
+        await conn.execute(LEVEL_UPDATE, updates[0] if len(updates) == 1 else updates)
+
+
+async def insert_entries(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ledger entries in one statement; their ids, in the order given (ascending, so the
+    last entry of a level is the one its balance_after matches)."""
+    conn = await session.connection()
+    if len(rows) == 1:
+        result = await conn.execute(insert(MOVEMENTS), rows[0])
+        return [result.inserted_primary_key[0]]  # type: ignore[index]
+    result = await conn.execute(
+        insert(MOVEMENTS).returning(MOVEMENTS.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(result.scalars())
+
+
 async def write(
     session: AsyncSession,
     *,
@@ -173,30 +215,13 @@ async def write(
     final: dict[tuple[int, int], Decimal] = {}
     for posting, after in planned:
         final[(posting.product_id, posting.location_id)] = after
-    inserts = [
-        {"product_id": p, "location_id": loc, "quantity": q, "updated_at": now}
-        for (p, loc), q in final.items()
-        if (p, loc) not in levels
-    ]
-    updates = [
-        {"p": p, "loc": loc, "q": q, "now": now} for (p, loc), q in final.items() if (p, loc) in levels
-    ]
-    conn = await session.connection()
-    if inserts:
-        await conn.execute(insert(LEVELS), inserts)
-    if updates:
-        stmt = (
-            update(LEVELS)
-            .where(LEVELS.c.product_id == bindparam("p"), LEVELS.c.location_id == bindparam("loc"))
-            .values(quantity=bindparam("q"), updated_at=bindparam("now"))
-        )
-        await conn.execute(stmt, updates[0] if len(updates) == 1 else updates)
+    await write_levels(session, final, levels, now)
     totals_before: dict[int, Decimal] = {}
     for (p, _loc), q in levels.items():
         totals_before[p] = totals_before.get(p, ZERO) + q
     totals_after = dict(totals_before)
-    for posting, after in planned:
-        row = {
+    rows = [
+        {
             "product_id": posting.product_id,
             "location_id": posting.location_id,
             "movement_type": posting.movement_type,
@@ -210,9 +235,12 @@ async def write(
             "check_id": posting.check_id,
             "created_at": now,
         }
-        result = await conn.execute(insert(MOVEMENTS).values(**row))
-        row["id"] = result.inserted_primary_key[0]  # type: ignore[index]
+        for posting, after in planned
+    ]
+    for row, movement_id in zip(rows, await insert_entries(session, rows), strict=True):
+        row["id"] = movement_id
         posted.rows.append(row)
+    for posting, _after in planned:
         totals_after[posting.product_id] = totals_after.get(posting.product_id, ZERO) + posting.delta
     for product_id, after_total in totals_after.items():
         minimum = products[product_id].min_quantity

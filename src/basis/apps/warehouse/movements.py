@@ -1,12 +1,12 @@
-"""The ledger's entries: movements and transfers (W1-W5), their list, and the low-stock
-notification (W7) once a movement that crossed the minimum is committed."""
+"""The ledger's entries: transfers (W4, W5), the movements' list, and the low-stock
+notification (W7) staged with a change that crossed the minimum. Single movements go through
+the process's movement writer (``movement_writer``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, func, select
@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse import exceptions as exc
 from basis.apps.warehouse import ledger
-from basis.apps.warehouse.catalogue import ensure_default_location
 from basis.apps.warehouse.models import StockMovement
-from basis.apps.warehouse.schemas import MovementCreate, MovementPublic, TransferCreate, TransferPublic
+from basis.apps.warehouse.schemas import MovementPublic, TransferCreate, TransferPublic
 from basis.core.logging import get_logger
 from basis.core.pagination import Page, PageParams
 
@@ -49,38 +48,6 @@ def stage_low_stock(
 
 def _movement_public(row: Any) -> MovementPublic:
     return MovementPublic.model_validate(row if isinstance(row, dict) else dict(row._mapping))
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    movement: MovementPublic
-    crossings: list[tuple[int, int]]
-    """(product id, movement id) when the product's total fell below its minimum: see
-    ``stage_low_stock``."""
-
-
-async def record_movement(
-    *, session: AsyncSession, data: MovementCreate, actor_id: int, idempotency_key: str | None = None
-) -> Recorded:
-    """W1-W3, W5: one ledger entry and its level, never below zero. The caller commits."""
-    product, (location_id,) = await ledger.lock_product(session, data.product_id, [data.location_id])
-    if location_id is None:
-        if data.location_id is not None:
-            raise exc.location_not_found(data.location_id)
-        location_id = await ensure_default_location(session)
-    if product.is_archived:
-        raise exc.product_archived(product.id)
-    ledger.check_quantity(product, data.quantity)
-    posting = ledger.Posting(
-        product.id,
-        location_id,
-        data.movement_type,
-        data.quantity,
-        reason=data.reason,
-        reference=data.reference,
-    )
-    posted = await ledger.post(session, product, [posting], user_id=actor_id, idempotency_key=idempotency_key)
-    return Recorded(_movement_public(posted.rows[0]), posted.crossings)
 
 
 async def transfer(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic_core import to_json
@@ -19,14 +21,42 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 QUANTITY = STOCK_COLUMNS.index("quantity")
 
 
+Chunks = AsyncIterator[Sequence[tuple[Any, ...]]]
 
-def to_json_bytes(rows: Sequence[tuple[Any, ...]]) -> bytes:
+
+def _json_items(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     items = []
     for row in rows:
         item = dict(zip(STOCK_COLUMNS, row, strict=True))
         item["quantity"] = as_number(row[QUANTITY])
         items.append(item)
-    return to_json({"items": items})
+    return items
+
+
+async def json_stream(chunks: Chunks) -> AsyncIterator[bytes]:
+    """``{"items": [...]}``, written a chunk of rows at a time."""
+    yield b'{"items":['
+    first = True
+    async for rows in chunks:
+        if not rows:
+            continue
+        body = to_json(_json_items(rows))[1:-1]  # the list's items without its brackets
+        yield body if first else b"," + body
+        first = False
+    yield b"]}"
+
+
+async def json_text_stream(objects: AsyncIterator[list[str]]) -> AsyncIterator[bytes]:
+    """``{"items": [...]}`` from rows the database wrote as JSON objects."""
+    yield b'{"items":['
+    first = True
+    async for chunk in objects:
+        if not chunk:
+            continue
+        body = ",".join(chunk).encode()
+        yield body if first else b"," + body
+        first = False
+    yield b"]}"
 
 
 def _csv_number(value: Decimal) -> str:
@@ -35,27 +65,52 @@ def _csv_number(value: Decimal) -> str:
     return text.replace(".", ",")
 
 
-def to_csv(rows: Sequence[tuple[Any, ...]]) -> bytes:
+def _csv_text(rows: Sequence[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(STOCK_COLUMNS)
     for row in rows:
         cells = [safe_cell(value) for value in row]
         cells[QUANTITY] = _csv_number(row[QUANTITY])
         writer.writerow(cells)
-    return buffer.getvalue().encode("utf-8-sig")
+    return buffer.getvalue()
 
 
-def to_xlsx(rows: Sequence[tuple[Any, ...]]) -> bytes:
+async def csv_stream(chunks: Chunks) -> AsyncIterator[bytes]:
+    """The header (after a UTF-8 BOM), then the rows a chunk at a time."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerow(STOCK_COLUMNS)
+    yield buffer.getvalue().encode("utf-8-sig")
+    async for rows in chunks:
+        yield _csv_text(rows).encode()
+
+
+async def xlsx_file(chunks: Chunks, path: Path) -> None:
+    """The rows as an XLSX file at ``path``. openpyxl's write-only sheet keeps its rows in a
+    temporary file, not in memory; rows and the zip are written in a thread."""
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title="Stock")
     sheet.append(list(STOCK_COLUMNS))
+    async for rows in chunks:
+        # In a thread: openpyxl takes tens of microseconds a row, too long for the event loop.
+        await asyncio.to_thread(_append_rows, sheet, rows)
+    await asyncio.to_thread(workbook.save, path)
+
+
+def _append_rows(sheet: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     for row in rows:
         cells = [safe_cell(value) for value in row]
         cells[QUANTITY] = as_number(row[QUANTITY])
         sheet.append(cells)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+
+
+async def file_stream(path: Path, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
+    """The file's bytes, then the file is gone."""
+    try:
+        handle = await asyncio.to_thread(path.open, "rb")
+        with handle:
+            while data := await asyncio.to_thread(handle.read, chunk):
+                yield data
+    finally:
+        await asyncio.to_thread(path.unlink, True)

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from basis.apps.warehouse import catalogue, checks, ledger, movements, reports, stock
-from basis.apps.warehouse.dependencies import KEYS, EntityId, IdempotencyKey, JobsDep, PageDep, ProductId
+from basis.apps.warehouse.dependencies import (
+    KEYS,
+    EntityId,
+    IdempotencyKey,
+    JobsDep,
+    MovementWriterDep,
+    PageDep,
+    ProductId,
+)
 from basis.apps.warehouse.schemas import (
     CategoryCreate,
     CategoryPublic,
@@ -249,19 +261,12 @@ async def update_location(
 
 @router.post("/stock-movements", response_model=MovementPublic, status_code=201, responses=ERRORS)
 async def record_movement(
-    data: MovementCreate, session: SessionDep, user: OperatorUser, key: IdempotencyKey, jobs: JobsDep
+    data: MovementCreate, user: OperatorUser, key: IdempotencyKey, writer: MovementWriterDep
 ) -> Response:
-    async def work(actor_id: int) -> movements.Recorded:
-        recorded = await movements.record_movement(
-            session=session, data=data, actor_id=actor_id, idempotency_key=key
-        )
-        movements.stage_low_stock(jobs, session, recorded.crossings)
-        return recorded
-
-    done = await _once(
-        session, user, "POST /stock-movements", key, data, work, lambda recorded: _created(recorded.movement)
-    )
-    return _answer(done.answer)
+    # Decided with the movements that arrive beside it, in one transaction (movement_writer).
+    payload = _fingerprint(data) if key is not None else None
+    answer = await writer.submit(data, actor_id=user.id, key=key, payload=payload)
+    return _answer(answer)
 
 
 @router.post("/stock-movements/transfer", response_model=TransferPublic, status_code=201, responses=ERRORS)
@@ -372,24 +377,45 @@ async def cancel_check(check_id: EntityId, session: SessionDep, user: AdminUser)
     },
 )
 async def stock_report(
-    session: SessionDep,
+    request: Request,
     user: OperatorUser,
     format: Literal["json", "csv", "xlsx"] = "json",
     location_id: OptionalId = None,
 ) -> Response:
-    rows = await stock.stock_rows(session=session, location_id=location_id)
+    # Streamed from a server-side cursor in a session of its own: the body is written after
+    # this handler returns, so memory stays flat at any number of products.
+    sessionmaker = request.app.state.db.sessionmaker
+
+    async def chunks() -> reports.Chunks:
+        async with sessionmaker() as session:
+            async for rows in stock.stream_stock_rows(session, location_id):
+                yield rows
+
+    async def json_chunks() -> AsyncIterator[list[str]]:
+        async with sessionmaker() as session:
+            async for objects in stock.stream_stock_json(session, location_id):
+                yield objects
+
     if format == "json":
-        return Response(reports.to_json_bytes(rows), media_type="application/json")
-    stamp = utcnow().strftime("%Y%m%d")
+        if request.app.state.db.backend == "postgresql":
+            body = reports.json_text_stream(json_chunks())
+        else:
+            body = reports.json_stream(chunks())
+        return StreamingResponse(body, media_type="application/json")
+    headers = {"Content-Disposition": f'attachment; filename="stock-{utcnow():%Y%m%d}.{format}"'}
     if format == "csv":
-        body, media_type = reports.to_csv(rows), reports.CSV_MEDIA_TYPE
-    else:
-        body, media_type = reports.to_xlsx(rows), reports.XLSX_MEDIA_TYPE
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="stock-{stamp}.{format}"'},
-    )
+        return StreamingResponse(
+            reports.csv_stream(chunks()), media_type=reports.CSV_MEDIA_TYPE, headers=headers
+        )
+    handle, name = tempfile.mkstemp(prefix="basis-stock-", suffix=".xlsx")
+    os.close(handle)
+    path = Path(name)
+    try:
+        await reports.xlsx_file(chunks(), path)
+    except BaseException:
+        await asyncio.to_thread(path.unlink, True)
+        raise
+    return StreamingResponse(reports.file_stream(path), media_type=reports.XLSX_MEDIA_TYPE, headers=headers)
 
 
 @router.get("/reports/low-stock", response_model=Items[ProductPublic])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select
+from sqlalchemy import Table, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse.catalogue import (
@@ -55,18 +56,37 @@ async def overstock(*, session: AsyncSession) -> list[ProductPublic]:
 STOCK_COLUMNS = ("product_id", "sku", "name", "location_id", "location", "quantity", "unit")
 
 
-async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -> list[tuple[Any, ...]]:
+CHUNK_ROWS = 5_000
+"""Rows fetched from the database and written out at a time by the streamed report."""
+
+
+def _columns() -> list[Any]:
+    return [
+        PRODUCTS.c.id,
+        PRODUCTS.c.sku,
+        PRODUCTS.c.name,
+        LEVELS.c.location_id,
+        LOCATIONS.c.name,
+        LEVELS.c.quantity,
+        PRODUCTS.c.unit,
+    ]
+
+
+def _json_object() -> Any:
+    """PostgreSQL writes each row as the report's JSON object itself (``trim_scale``: 5, not
+    5.000, as the API writes numbers)."""
+    values = _columns()
+    values[STOCK_COLUMNS.index("quantity")] = func.trim_scale(LEVELS.c.quantity)
+    pairs = [
+        part for name, value in zip(STOCK_COLUMNS, values, strict=True) for part in (literal(name), value)
+    ]
+    return cast(func.json_build_object(*pairs), Text)
+
+
+def stock_select(location_id: int | None = None, columns: list[Any] | None = None) -> Any:
     """Every level of every active product (zero ones too), and archived products still in stock."""
     stmt = (
-        select(
-            PRODUCTS.c.id,
-            PRODUCTS.c.sku,
-            PRODUCTS.c.name,
-            LEVELS.c.location_id,
-            LOCATIONS.c.name,
-            LEVELS.c.quantity,
-            PRODUCTS.c.unit,
-        )
+        select(*(columns or _columns()))
         .select_from(LEVELS.join(PRODUCTS, PRODUCTS.c.id == LEVELS.c.product_id))
         .join(LOCATIONS, LOCATIONS.c.id == LEVELS.c.location_id)
         .where(or_(PRODUCTS.c.is_archived == False, LEVELS.c.quantity != 0))  # noqa: E712
@@ -74,8 +94,51 @@ async def stock_rows(*, session: AsyncSession, location_id: int | None = None) -
     )
     if location_id is not None:
         stmt = stmt.where(LEVELS.c.location_id == location_id)
-    result = await session.execute(stmt)
-    return [tuple(r) for r in result]
+    return stmt
+
+
+async def stream_stock_json(
+    session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
+) -> AsyncIterator[list[str]]:
+    """PostgreSQL: the report's rows as JSON objects (text), ``chunk`` at a time."""
+    async for rows in _pg_stream(session, stock_select(location_id, [_json_object()]), chunk):
+        yield [row[0] for row in rows]
+
+
+async def _pg_stream(session: AsyncSession, stmt: Any, chunk: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    conn = await session.connection()
+    sql, params = _compiled(stmt, conn.dialect)
+    raw = (await conn.get_raw_connection()).driver_connection
+    # A cursor is planned for its first 10% of rows by default: this one is read to the end.
+    await conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+    async with raw.cursor(name="warehouse_stock_report") as cursor:
+        cursor.itersize = chunk
+        await cursor.execute(sql, params)
+        while rows := await cursor.fetchmany(chunk):
+            yield rows
+
+
+async def stream_stock_rows(
+    session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
+) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    """The stock report's rows, ``chunk`` at a time, from a server-side cursor: memory stays
+    flat however many products there are. On PostgreSQL straight from psycopg (a named
+    cursor, plain tuples), which skips SQLAlchemy's per-row work; elsewhere through
+    ``stream()`` with ``yield_per`` (MariaDB: an unbuffered cursor; SQLite steps its cursor)."""
+    stmt = stock_select(location_id)
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        async for rows in _pg_stream(session, stmt, chunk):
+            yield rows
+        return
+    result = await conn.stream(stmt.execution_options(yield_per=chunk))
+    async for partition in result.partitions(chunk):
+        yield [tuple(row) for row in partition]
+
+
+def _compiled(stmt: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
+    compiled = stmt.compile(dialect=dialect)
+    return compiled.string, dict(compiled.params)
 
 
 # --- W1: the ledger against the levels
