@@ -28,6 +28,8 @@ from basis.apps.timetracker.schemas import (
     HeartbeatOut,
     LoginIn,
     LoginOut,
+    NfcIn,
+    NfcOut,
     ScanIn,
     ScanResult,
     SecureScanIn,
@@ -103,6 +105,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 T = TypeVar("T")
 _SCAN_IN = TypeAdapter(ScanIn)
 _BATCH_IN = TypeAdapter(BatchIn)
+_NFC_IN = TypeAdapter(NfcIn)
 
 
 async def _scanning(
@@ -115,7 +118,7 @@ async def _scanning(
         return pipeline, ctx, await read_json_body(request, body)
     except (RequestValidationError, StarletteHTTPException):
         await pipeline.confirm(ctx)  # a remembered key gets no answer the database would refuse
-        if body is _SCAN_IN:
+        if body is _SCAN_IN or body is _NFC_IN:
             terminal.count_refusal("validation_error")
         raise
 
@@ -143,6 +146,19 @@ async def terminal_scans(request: Request) -> Response:
         ctx, len(payload.scans), infra=pipeline.infra, settings=pipeline.settings
     )
     return json_response(BatchOut(results=await terminal.scan_batch(pipeline, ctx, payload.scans)))
+
+
+@terminal_router.post(
+    "/nfc",
+    response_model=NfcOut,
+    responses=_REFUSALS,
+    openapi_extra=documented_body(NfcIn, "X-Terminal-Key"),
+)
+async def nfc_scan(request: Request) -> Response:
+    """The original's tap route: ``{nfc_uid, direction, ts?}``, decided exactly as
+    ``/api/terminal/scan`` decides, answered as the original did."""
+    pipeline, ctx, payload = await _scanning(request, _NFC_IN)
+    return json_response(await terminal.nfc(pipeline, ctx, payload))
 
 
 @terminal_router.post("/terminal/challenge", response_model=ChallengeOut, responses=_REFUSALS)

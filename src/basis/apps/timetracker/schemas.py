@@ -54,6 +54,50 @@ class ScanResult(BaseModel):
     replayed: bool | None = None
 
 
+class NfcIn(Input):
+    """The original's ``POST /api/nfc``: a tap by card UID, the terminal from its key."""
+
+    model_config = ConfigDict(extra="ignore")  # the original's terminal_name: sent, never used
+
+    nfc_uid: str = Field(min_length=1, max_length=100)
+    direction: str = Field(min_length=1, max_length=10)
+    ts: dt.datetime | None = None
+    """Device time, ISO-8601 (naive is the site's local time) or epoch seconds/milliseconds;
+    absent means the server's time."""
+    client_event_id: str | None = Field(None, min_length=1, max_length=100)
+
+
+class NfcEvent(BaseModel):
+    id: int
+    employee_id: int
+    terminal_id: int | None = None
+    direction: Literal["IN", "OUT"]
+    ts: dt.datetime
+
+
+class NfcEmployee(BaseModel):
+    id: int
+    full_name: str
+
+
+class NfcTerminal(BaseModel):
+    id: int
+    name: str
+
+
+class NfcOut(BaseModel):
+    """The original's answer, plus the status Basis's rules decided (a duplicate names the
+    accepted event) and ``replayed`` for an idempotent resend."""
+
+    ok: bool = True
+    status: Literal["accepted", "duplicate"]
+    message: str
+    event: NfcEvent
+    employee: NfcEmployee
+    terminal: NfcTerminal
+    replayed: bool | None = None
+
+
 class BatchIn(BaseModel):
     scans: list[Any] = Field(max_length=MAX_BATCH_ITEMS)
     """Validated one by one so that one malformed item does not fail the others."""
@@ -200,6 +244,23 @@ class EventPublic(BaseModel):
     deleted_at: dt.datetime | None
     deleted_by: int | None = None
     delete_reason: str | None = None
+
+
+class ManualEventListed(BaseModel):
+    """An item of the original's ``GET /api/events/manual`` list."""
+
+    id: int
+    employee_id: int
+    employee_full_name: str
+    timestamp: dt.datetime
+    ts_local: str
+    date: str
+    time: str
+    direction: str
+    terminal_id: int | None
+    comment: str | None
+    created_by_username: str
+    created_at: dt.datetime
 
 
 class ManualEventIn(Input):

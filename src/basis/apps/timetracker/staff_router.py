@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
+from basis.apps.timetracker import compat, queries, service
 from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker import queries, service
 from basis.apps.timetracker.dependencies import EmployeeDep, EventDep, OwnEmployeeScope, ReadableEvent
 from basis.apps.timetracker.keys import key_fingerprint
 from basis.apps.timetracker.models import Employee
@@ -25,6 +25,7 @@ from basis.apps.timetracker.schemas import (
     EventPublic,
     KeyPublic,
     ManualEventIn,
+    ManualEventListed,
 )
 from basis.core.deps import SessionDep, SettingsDep
 from basis.core.errors import Unprocessable
@@ -173,6 +174,18 @@ async def create_manual_event(
 ) -> EventPublic:
     event = await service.create_manual_event(session=session, data=data, actor=actor, settings=settings)
     return EventPublic.model_validate(event)
+
+
+@router.get("/events/manual", response_model=list[ManualEventListed])
+async def list_manual_events(
+    _: OperatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[ManualEventListed]:
+    """The original's list of the newest manual events (its admin page reads it); the
+    canonical list is ``GET /api/events?is_manual=true``."""
+    return await compat.recent_manual_events(session=session, settings=settings, limit=limit)
 
 
 @router.get("/events/{event_id}", response_model=EventPublic)
