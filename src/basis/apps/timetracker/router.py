@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from basis.apps.timetracker import terminal
-from basis.apps.timetracker.dependencies import CurrentTerminal, scan_pipeline
+from basis.apps.timetracker.dependencies import TERMINAL_KEY_SCHEME, CurrentTerminal, scan_pipeline
 from basis.apps.timetracker.schemas import (
     BatchIn,
     BatchOut,
@@ -127,7 +127,7 @@ async def _scanning(
     "/terminal/scan",
     response_model=ScanResult,
     responses=_REFUSALS,
-    openapi_extra=documented_body(ScanIn, "X-Terminal-Key"),
+    openapi_extra=documented_body(ScanIn, TERMINAL_KEY_SCHEME),
 )
 async def terminal_scan(request: Request) -> Response:
     pipeline, ctx, payload = await _scanning(request, _SCAN_IN)
@@ -138,7 +138,7 @@ async def terminal_scan(request: Request) -> Response:
     "/terminal/scans",
     response_model=BatchOut,
     responses=_REFUSALS,
-    openapi_extra=documented_body(BatchIn, "X-Terminal-Key"),
+    openapi_extra=documented_body(BatchIn, TERMINAL_KEY_SCHEME),
 )
 async def terminal_scans(request: Request) -> Response:
     pipeline, ctx, payload = await _scanning(request, _BATCH_IN)
@@ -152,7 +152,7 @@ async def terminal_scans(request: Request) -> Response:
     "/nfc",
     response_model=NfcOut,
     responses=_REFUSALS,
-    openapi_extra=documented_body(NfcIn, "X-Terminal-Key"),
+    openapi_extra=documented_body(NfcIn, TERMINAL_KEY_SCHEME),
 )
 async def nfc_scan(request: Request) -> Response:
     """The original's tap route: ``{nfc_uid, direction, ts?}``, decided exactly as

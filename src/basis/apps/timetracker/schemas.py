@@ -5,10 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from basis.apps.timetracker.settings import MAX_BATCH_ITEMS
+from basis.core.openapi import refuse_control_characters
 from basis.core.types import Id, printable_text
+
+# What the protocol reads (parsing.normalise_uid / normalise_direction), declared for clients:
+# a card UID is 1-64 hex digits with ':', '-' or spaces between them; a direction IN or OUT in
+# any case (blank where it may be left out).
+UID_PATTERN = r"^[\s:-]*([0-9A-Fa-f][\s:-]*){1,64}$"
+DIRECTION_PATTERN = r"^\s*([Ii][Nn]|[Oo][Uu][Tt])\s*$"
+OPTIONAL_DIRECTION_PATTERN = r"^\s*([Ii][Nn]|[Oo][Uu][Tt])?\s*$"
+_UID = {"pattern": UID_PATTERN}
 
 
 def _strip(value: Any) -> Any:
@@ -16,7 +26,10 @@ def _strip(value: Any) -> Any:
 
 
 class Input(BaseModel):
-    """Every request body: strings without control characters (422, never a database error)."""
+    """Every request body: strings without control characters (422, never a database error),
+    as its schema says."""
+
+    model_config = ConfigDict(json_schema_extra=refuse_control_characters)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -30,11 +43,18 @@ class Input(BaseModel):
 
 
 class ScanIn(Input):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=refuse_control_characters)
 
-    uid: str = Field(min_length=1, max_length=100, validation_alias=AliasChoices("uid", "nfc_uid"))
+    uid: str = Field(
+        min_length=1,
+        max_length=100,
+        validation_alias=AliasChoices("uid", "nfc_uid"),
+        json_schema_extra=_UID,
+    )
     terminal_id: Id | None = None
-    direction: str | None = Field(None, max_length=10)
+    direction: str | None = Field(
+        None, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    )
     ts: int | None = Field(None, ge=0, le=253_402_300_799_000)
     """Device time, epoch milliseconds; absent means the server's time."""
     client_event_id: str | None = Field(None, min_length=1, max_length=100)
@@ -57,10 +77,11 @@ class ScanResult(BaseModel):
 class NfcIn(Input):
     """The original's ``POST /api/nfc``: a tap by card UID, the terminal from its key."""
 
-    model_config = ConfigDict(extra="ignore")  # the original's terminal_name: sent, never used
+    # The original's terminal_name: sent, never used.
+    model_config = ConfigDict(extra="ignore", json_schema_extra=refuse_control_characters)
 
-    nfc_uid: str = Field(min_length=1, max_length=100)
-    direction: str = Field(min_length=1, max_length=10)
+    nfc_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
+    direction: str = Field(min_length=1, max_length=10, json_schema_extra={"pattern": DIRECTION_PATTERN})
     ts: dt.datetime | None = None
     """Device time, ISO-8601 (naive is the site's local time) or epoch seconds/milliseconds;
     absent means the server's time."""
@@ -134,9 +155,11 @@ class ChallengeOut(BaseModel):
 
 
 class SecureScanIn(Input):
-    employee_uid: str = Field(min_length=1, max_length=100)
+    employee_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     terminal_id: Id | None = None
-    direction: str | None = Field(None, max_length=10)
+    direction: str | None = Field(
+        None, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    )
     ts: int | None = Field(None, ge=0, le=253_402_300_799_000)
     challenge_b64: str = Field(min_length=1, max_length=200)
     signature_b64: str = Field(min_length=1, max_length=2000)
@@ -144,7 +167,7 @@ class SecureScanIn(Input):
 
 
 class FirstScanIn(Input):
-    employee_uid: str = Field(min_length=1, max_length=100)
+    employee_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     public_key_b64: str = Field(min_length=1, max_length=4000)
     terminal_id: Id | None = None
 
@@ -169,11 +192,11 @@ class HeartbeatOut(BaseModel):
 
 class EmployeeCreate(Input):
     full_name: str = Field(min_length=1, max_length=200)
-    nfc_uid: str = Field(min_length=1, max_length=100)
+    nfc_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     position: str | None = Field(None, max_length=120)
     department: str | None = Field(None, max_length=120)
     comment: str | None = Field(None, max_length=5000)
-    is_active: bool = True
+    is_active: StrictBool = True
     timezone: str | None = Field(None, max_length=64)
     user_id: Id | None = None
 
@@ -183,12 +206,12 @@ class EmployeeCreate(Input):
 
 
 class EmployeeUpdate(Input):
-    full_name: str | None = Field(None, min_length=1, max_length=200)
-    nfc_uid: str | None = Field(None, min_length=1, max_length=100)
+    full_name: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
+    nfc_uid: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=100, json_schema_extra=_UID)
     position: str | None = Field(None, max_length=120)
     department: str | None = Field(None, max_length=120)
     comment: str | None = Field(None, max_length=5000)
-    is_active: bool | None = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
     timezone: str | None = Field(None, max_length=64)
     user_id: Id | None = None
 
@@ -267,7 +290,7 @@ class ManualEventIn(Input):
     employee_id: Id
     timestamp: str = Field(min_length=1, max_length=64)
     """ISO 8601; with an offset it is exact, without one it is the employee's local time."""
-    direction: str = Field(min_length=1, max_length=10)
+    direction: str = Field(min_length=1, max_length=10, json_schema_extra={"pattern": DIRECTION_PATTERN})
     terminal_id: Id | None = None
     comment: str = Field(max_length=500)
 
@@ -289,7 +312,9 @@ def _reason(value: str | None) -> str:
 
 class EventPatch(Input):
     timestamp: str | None = Field(None, min_length=1, max_length=64)
-    direction: str | None = Field(None, min_length=1, max_length=10)
+    direction: str | None = Field(
+        None, min_length=1, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    )
     comment: str | None = Field(None, max_length=500)
     reason: str = Field(max_length=500)
 
@@ -467,16 +492,16 @@ class ScheduleList(BaseModel):
 class TerminalCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     location: str | None = Field(None, max_length=200)
-    require_signature: bool = False
+    require_signature: StrictBool = False
 
     _strip = field_validator("name", "location", mode="before")(classmethod(lambda cls, v: _strip(v)))
 
 
 class TerminalUpdate(Input):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=100)
     location: str | None = Field(None, max_length=200)
-    is_active: bool | None = None
-    require_signature: bool | None = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
+    require_signature: StrictBool | SkipJsonSchema[None] = None
 
     _strip = field_validator("name", "location", mode="before")(classmethod(lambda cls, v: _strip(v)))
 

@@ -35,6 +35,16 @@ from basis.identity.deps import AdminUser, OperatorUser
 from basis.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["timetracker"])
+# The domain's own refusals; the core declares the ones every route can give (core/openapi.py).
+_EMPLOYEE_CONFLICTS: dict[int | str, dict[str, str]] = {
+    409: {"description": "duplicate_uid, user_already_linked"}
+}
+_KEY_STATE: dict[int | str, dict[str, str]] = {409: {"description": "no_pending_key, no_key"}}
+_OVERLAP: dict[int | str, dict[str, str]] = {409: {"description": "overlap, event_deleted"}}
+_MANUAL_REFUSALS: dict[int | str, dict[str, str]] = {
+    404: {"description": "employee_not_found, terminal_not_found"},
+    409: {"description": "overlap"},
+}
 
 
 def employee_public(employee: Employee, settings: Settings) -> EmployeePublic:
@@ -77,7 +87,7 @@ async def list_employees(
     return page.page([employee_public(e, settings) for e in rows], total)
 
 
-@router.post("/employees", status_code=201, response_model=EmployeePublic)
+@router.post("/employees", status_code=201, response_model=EmployeePublic, responses=_EMPLOYEE_CONFLICTS)
 @router.post("/employees/", status_code=201, response_model=EmployeePublic, include_in_schema=False)
 async def create_employee(
     data: EmployeeCreate, actor: AdminUser, session: SessionDep, settings: SettingsDep
@@ -92,7 +102,7 @@ async def get_employee(employee: EmployeeDep, _: OperatorUser, settings: Setting
     return employee_public(employee, settings)
 
 
-@router.patch("/employees/{employee_id}", response_model=EmployeePublic)
+@router.patch("/employees/{employee_id}", response_model=EmployeePublic, responses=_EMPLOYEE_CONFLICTS)
 @router.patch("/employees/{employee_id}/", response_model=EmployeePublic, include_in_schema=False)
 async def update_employee(
     employee: EmployeeDep, data: EmployeeUpdate, actor: AdminUser, session: SessionDep, settings: SettingsDep
@@ -116,12 +126,12 @@ async def get_employee_key(employee: EmployeeDep, _: AdminUser) -> KeyPublic:
     return key_public(employee)
 
 
-@router.post("/employees/{employee_id}/key/approve", response_model=KeyPublic)
+@router.post("/employees/{employee_id}/key/approve", response_model=KeyPublic, responses=_KEY_STATE)
 async def approve_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
     return key_public(await service.approve_key(session=session, employee=employee, actor=actor))
 
 
-@router.post("/employees/{employee_id}/key/revoke", response_model=KeyPublic)
+@router.post("/employees/{employee_id}/key/revoke", response_model=KeyPublic, responses=_KEY_STATE)
 async def revoke_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
     return key_public(await service.revoke_key(session=session, employee=employee, actor=actor))
 
@@ -168,7 +178,7 @@ async def list_events(
     return page.page([EventPublic.model_validate(e) for e in rows], total)
 
 
-@router.post("/events/manual", status_code=201, response_model=EventPublic)
+@router.post("/events/manual", status_code=201, response_model=EventPublic, responses=_MANUAL_REFUSALS)
 async def create_manual_event(
     data: ManualEventIn, actor: OperatorUser, session: SessionDep, settings: SettingsDep
 ) -> EventPublic:
@@ -193,7 +203,7 @@ async def get_event(event: ReadableEvent) -> EventPublic:
     return EventPublic.model_validate(event)
 
 
-@router.patch("/events/{event_id}", response_model=EventPublic)
+@router.patch("/events/{event_id}", response_model=EventPublic, responses=_OVERLAP)
 async def correct_event(
     event: EventDep, data: EventPatch, actor: OperatorUser, session: SessionDep, settings: SettingsDep
 ) -> EventPublic:
@@ -203,7 +213,7 @@ async def correct_event(
     return EventPublic.model_validate(event)
 
 
-@router.delete("/events/{event_id}", response_model=EventPublic)
+@router.delete("/events/{event_id}", response_model=EventPublic, responses=_OVERLAP)
 async def delete_event(
     event: EventDep,
     actor: OperatorUser,
