@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -206,8 +206,11 @@ class EmployeeCreate(Input):
 
 
 class EmployeeUpdate(Input):
-    full_name: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
-    nfc_uid: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=100, json_schema_extra=_UID)
+    # Optional but never null: the constraints go on the text itself (on the union they fail).
+    full_name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    nfc_uid: (
+        Annotated[str, Field(min_length=1, max_length=100, json_schema_extra=_UID)] | SkipJsonSchema[None]
+    ) = None
     position: str | None = Field(None, max_length=120)
     department: str | None = Field(None, max_length=120)
     comment: str | None = Field(None, max_length=5000)
@@ -498,7 +501,7 @@ class TerminalCreate(Input):
 
 
 class TerminalUpdate(Input):
-    name: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=100)
+    name: Annotated[str, Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = None
     location: str | None = Field(None, max_length=200)
     is_active: StrictBool | SkipJsonSchema[None] = None
     require_signature: StrictBool | SkipJsonSchema[None] = None
