@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from basis.apps.timetracker.settings import MAX_BATCH_ITEMS
 from basis.core.openapi import refuse_control_characters
@@ -74,6 +74,22 @@ class ScanResult(BaseModel):
     replayed: bool | None = None
 
 
+NfcTime = Annotated[
+    dt.datetime,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"},
+                {"type": "number"},
+            ],
+            "description": "ISO-8601 with an offset; without one, the site's wall clock; or epoch "
+            "seconds or milliseconds",
+        }
+    ),
+]
+
+
 class NfcIn(Input):
     """The original's ``POST /api/nfc``: a tap by card UID, the terminal from its key."""
 
@@ -82,7 +98,7 @@ class NfcIn(Input):
 
     nfc_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     direction: str = Field(min_length=1, max_length=10, json_schema_extra={"pattern": DIRECTION_PATTERN})
-    ts: dt.datetime | None = None
+    ts: NfcTime | None = None
     """Device time, ISO-8601 (naive is the site's local time) or epoch seconds/milliseconds;
     absent means the server's time."""
     client_event_id: str | None = Field(None, min_length=1, max_length=100)
