@@ -19,6 +19,11 @@ UID_PATTERN = r"^[\s:-]*([0-9A-Fa-f][\s:-]*){1,64}$"
 DIRECTION_PATTERN = r"^\s*([Ii][Nn]|[Oo][Uu][Tt])\s*$"
 OPTIONAL_DIRECTION_PATTERN = r"^\s*([Ii][Nn]|[Oo][Uu][Tt])?\s*$"
 _UID = {"pattern": UID_PATTERN}
+# A manual time as parsing.manual_instant reads it: an ISO date-time, with or without an offset.
+TIMESTAMP_PATTERN = r"^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?\s*$"
+_PRINTABLE = "[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+# Printable text with at least one character that is not a space (it is stripped, then required).
+REQUIRED_TEXT_PATTERN = rf"^{_PRINTABLE}*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{_PRINTABLE}*$"
 
 
 def _strip(value: Any) -> Any:
@@ -307,11 +312,11 @@ class ManualEventListed(BaseModel):
 
 class ManualEventIn(Input):
     employee_id: Id
-    timestamp: str = Field(min_length=1, max_length=64)
+    timestamp: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": TIMESTAMP_PATTERN})
     """ISO 8601; with an offset it is exact, without one it is the employee's local time."""
     direction: str = Field(min_length=1, max_length=10, json_schema_extra={"pattern": DIRECTION_PATTERN})
     terminal_id: Id | None = None
-    comment: str = Field(max_length=500)
+    comment: str = Field(max_length=500, json_schema_extra={"pattern": REQUIRED_TEXT_PATTERN})
 
     @field_validator("comment")
     @classmethod
@@ -330,12 +335,14 @@ def _reason(value: str | None) -> str:
 
 
 class EventPatch(Input):
-    timestamp: str | None = Field(None, min_length=1, max_length=64)
+    timestamp: str | None = Field(
+        None, min_length=1, max_length=64, json_schema_extra={"pattern": TIMESTAMP_PATTERN}
+    )
     direction: str | None = Field(
         None, min_length=1, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
     )
     comment: str | None = Field(None, max_length=500)
-    reason: str = Field(max_length=500)
+    reason: str = Field(max_length=500, json_schema_extra={"pattern": REQUIRED_TEXT_PATTERN})
 
     _reason = field_validator("reason")(classmethod(lambda cls, v: _reason(v)))
 

@@ -17,6 +17,7 @@ from basis.apps.timetracker.params import IdParam
 from basis.apps.timetracker.parsing import normalise_direction, parse_bound
 from basis.apps.timetracker.policy import zone_of
 from basis.apps.timetracker.schemas import (
+    OPTIONAL_DIRECTION_PATTERN,
     EmployeeCreate,
     EmployeePublic,
     EmployeeUpdate,
@@ -150,7 +151,9 @@ async def list_events(
     terminal_id: IdParam = None,
     since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
     until: Annotated[str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL)] = None,
-    direction: str | None = Query(None, max_length=10, pattern=NO_CONTROL),
+    direction: str | None = Query(
+        None, max_length=10, pattern=NO_CONTROL, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    ),
     is_manual: bool | None = None,
     include_deleted: bool = False,
 ) -> Page[EventPublic]:
