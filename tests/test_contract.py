@@ -49,6 +49,7 @@ def schemathesis(
             "--checks", ",".join(checks), "--max-examples", os.environ.get("CONTRACT_EXAMPLES", "10"),
             "--seed", "20261122", "--max-time", os.environ.get("CONTRACT_MAX_TIME", "180"),
             "--request-timeout", "20", "--workers", "2", "--no-shrink", "--continue-on-failure",
+            "--phases", "examples,coverage,fuzzing",
             "--report", "json", "--report-dir", str(tmp_path / "schemathesis"), "--warnings", "off", *extra,
         ],
         capture_output=True, text=True, timeout=600, check=False,

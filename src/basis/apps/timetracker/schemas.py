@@ -14,13 +14,18 @@ from basis.core.types import Id, printable_text
 
 # What the protocol reads (parsing.normalise_uid / normalise_direction), declared for clients:
 # a card UID is 1-64 hex digits with ':', '-' or spaces between them; a direction IN or OUT in
-# any case (blank where it may be left out).
-UID_PATTERN = r"^[\s:-]*([0-9A-Fa-f][\s:-]*){1,64}$"
-DIRECTION_PATTERN = r"^\s*([Ii][Nn]|[Oo][Uu][Tt])\s*$"
-OPTIONAL_DIRECTION_PATTERN = r"^\s*([Ii][Nn]|[Oo][Uu][Tt])?\s*$"
+# any case (blank where it may be left out). Spaces here are the printable ones (tab, newlines):
+# other control characters are refused in every text field.
+_SP = r"[ \t\n\r]"
+UID_PATTERN = r"^[ \t\n\r:-]*([0-9A-Fa-f][ \t\n\r:-]*){1,64}$"
+DIRECTION_PATTERN = rf"^{_SP}*([Ii][Nn]|[Oo][Uu][Tt]){_SP}*$"
+OPTIONAL_DIRECTION_PATTERN = rf"^{_SP}*([Ii][Nn]|[Oo][Uu][Tt])?{_SP}*$"
 _UID = {"pattern": UID_PATTERN}
-# A manual time as parsing.manual_instant reads it: an ISO date-time, with or without an offset.
-TIMESTAMP_PATTERN = r"^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?\s*$"
+# A time as parsing reads it: an ISO date-time, with or without an offset (and for range bounds,
+# a date alone).
+_TIME = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?"
+TIMESTAMP_PATTERN = rf"^{_SP}*\d{{4}}-\d{{2}}-\d{{2}}{_TIME}{_SP}*$"
+BOUND_PATTERN = rf"^{_SP}*\d{{4}}-\d{{2}}-\d{{2}}({_TIME})?{_SP}*$"
 _PRINTABLE = "[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
 # Printable text with at least one character that is not a space (it is stripped, then required).
 REQUIRED_TEXT_PATTERN = rf"^{_PRINTABLE}*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{_PRINTABLE}*$"

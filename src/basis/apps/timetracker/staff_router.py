@@ -3,7 +3,7 @@ admins change employees and keys)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from basis.apps.timetracker.params import IdParam
 from basis.apps.timetracker.parsing import normalise_direction, parse_bound
 from basis.apps.timetracker.policy import zone_of
 from basis.apps.timetracker.schemas import (
+    BOUND_PATTERN,
     OPTIONAL_DIRECTION_PATTERN,
     EmployeeCreate,
     EmployeePublic,
@@ -41,6 +42,12 @@ _EMPLOYEE_CONFLICTS: dict[int | str, dict[str, str]] = {
     409: {"description": "duplicate_uid, user_already_linked"}
 }
 _KEY_STATE: dict[int | str, dict[str, str]] = {409: {"description": "no_pending_key, no_key"}}
+# A range bound: an ISO date or date-time, checked by parsing.parse_bound; declared for clients.
+_BOUND: dict[str, Any] = {
+    "max_length": 64,
+    "pattern": NO_CONTROL,
+    "json_schema_extra": {"pattern": BOUND_PATTERN},
+}
 _OVERLAP: dict[int | str, dict[str, str]] = {409: {"description": "overlap, event_deleted"}}
 _MANUAL_REFUSALS: dict[int | str, dict[str, str]] = {
     404: {"description": "employee_not_found, terminal_not_found"},
@@ -149,8 +156,12 @@ async def list_events(
     page: Paging,
     employee_id: IdParam = None,
     terminal_id: IdParam = None,
-    since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL)] = None,
+    since: Annotated[
+        str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL, json_schema_extra=_BOUND)
+    ] = None,
+    until: Annotated[
+        str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL, json_schema_extra=_BOUND)
+    ] = None,
     direction: str | None = Query(
         None, max_length=10, pattern=NO_CONTROL, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
     ),
