@@ -72,6 +72,10 @@ async def test_openapi_tells_the_truth_and_no_input_causes_a_server_error(
             url, tmp_path / "authed",
             "-H", f"Authorization: Bearer {token}", "-H", f"X-Terminal-Key: {made.json()['api_key']}",
             "--exclude-path-regex", SESSION_ENDING,
+            # NUL is refused by the edge anywhere in a request, also inside members a schema does
+            # not name, which JSON Schema cannot say: the conformance run leaves NUL out (see
+            # docs/api-contract.md); the anonymous run below still sends it, for 5xx.
+            *(("--generation-allow-x00", "false") if conformance else ()),
             checks=CONFORMANCE if conformance else ("not_a_server_error",),
         )  # fmt: skip
         keep_output(authed, "authed")

@@ -178,7 +178,11 @@ async def join_family(
     return await _moved(request, session, caller)
 
 
-@router.post("/family/leave", response_model=Token)
+@router.post(
+    "/family/leave",
+    response_model=Token,
+    responses={409: {"description": "family_not_empty: the owner leaves last"}},
+)
 async def leave_family(request: Request, caller: CallerDep, session: SessionDep) -> JSONResponse:
     await families.leave(session, caller)
     return await _moved(request, session, caller)
