@@ -39,7 +39,8 @@ from basis.settings import Settings
 router = APIRouter(prefix="/api", tags=["timetracker"])
 # The domain's own refusals; the core declares the ones every route can give (core/openapi.py).
 _EMPLOYEE_CONFLICTS: dict[int | str, dict[str, str]] = {
-    409: {"description": "duplicate_uid, user_already_linked"}
+    404: {"description": "user_not_found: the user_id to link"},
+    409: {"description": "duplicate_uid, user_already_linked"},
 }
 _KEY_STATE: dict[int | str, dict[str, str]] = {409: {"description": "no_pending_key, no_key"}}
 # A range bound: an ISO date or date-time, checked by parsing.parse_bound; declared for clients.
