@@ -157,18 +157,18 @@ async def read_json_body(request: Request, adapter: TypeAdapter[T]) -> T:
         ) from None
 
 
-def documented_body(model: type[BaseModel], *headers: str) -> dict[str, Any]:
-    """``openapi_extra`` for a route that reads ``model`` and ``headers`` by hand."""
-    return {
-        "parameters": [
-            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-            for name in headers
-        ],
+def documented_body(model: type[BaseModel], security_scheme: str | None = None) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads ``model`` (and its caller's credential, a
+    security scheme some other route declares through FastAPI) by hand."""
+    extra: dict[str, Any] = {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": model.model_json_schema()}},
         },
     }
+    if security_scheme is not None:
+        extra["security"] = [{security_scheme: []}]
+    return extra
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -177,6 +177,10 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The one translation of errors to answers, and their declaration in the OpenAPI document."""
+    from basis.core.openapi import install_openapi
+
+    install_openapi(app)
     app.add_exception_handler(BasisError, _basis_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -7,11 +7,12 @@ wherever it is used.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 MAX_ID = 2**31 - 1
@@ -61,3 +62,20 @@ def refuse_in_strings(check: Any, value: Any) -> Any:
 
 StorableText = Annotated[str, AfterValidator(storable_text)]
 PrintableText = Annotated[str, AfterValidator(printable_text)]
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def iso_text(value: Any) -> Any:
+    """Dates and times as ISO-8601 only: pydantic would read a number, or a numeric string such
+    as ``?to_date=0``, as seconds since 1970, which no client means and no schema declares."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise PydanticCustomError("iso_required", "Give an ISO-8601 date or date-time, not a number")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(iso_text)]
+"""A date in a path, a query or a body: ISO-8601 text (``2026-03-29``), never a number."""
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(iso_text)]
+"""A date-time in a path, a query or a body: ISO-8601 text, never a number."""

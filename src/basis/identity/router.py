@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from basis.core.deps import InfraDep, SessionDep, SettingsDep
 from basis.core.errors import NotFound, Unauthorized
 from basis.core.pagination import Page, Paging
 from basis.core.time import ensure_utc
-from basis.core.types import NO_NUL, Id
+from basis.core.types import NO_NUL, Id, IsoDateTime
 from basis.identity import events, profile, reset, sessions, users
 from basis.identity.dependencies import (
     COOKIE_PATH,
@@ -438,8 +437,8 @@ async def list_events(
     user_id: Id | None = None,
     event_type: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
     success: bool | None = None,
-    since: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    until: Annotated[dt.datetime | None, Query(alias="to")] = None,
+    since: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to")] = None,
 ) -> Page[AuthEventPublic]:
     items, total = await events.list_events(
         session=session,
@@ -458,8 +457,8 @@ async def list_events(
 async def count_events(
     _admin: AdminUser,
     session: SessionDep,
-    since: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    until: Annotated[dt.datetime | None, Query(alias="to")] = None,
+    since: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to")] = None,
 ) -> dict[str, int]:
     return await events.count_events(
         session=session,

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator, model_validator
 
 from basis.core.types import refuse_in_strings, storable_text
 from basis.identity.passwords import MAX_BYTES, policy_problem
@@ -15,6 +15,8 @@ from basis.identity.passwords import MAX_BYTES, policy_problem
 Role = Literal["admin", "operator", "user"]
 # No "@": a login name with one is an email, so the two kinds can never collide.
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{1,149}$")
+# As the schema declares it for clients: the name is read with surrounding spaces stripped.
+_USERNAME_SCHEMA = {"pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9._+-]{1,149}\s*$"}
 
 
 def _new_password(value: str) -> str:
@@ -91,7 +93,7 @@ class RegisterRequest(Ignoring):
     password: str = Field(max_length=MAX_BYTES)
     full_name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=40)
-    username: str | None = Field(None, max_length=150)
+    username: str | None = Field(None, max_length=150, json_schema_extra=_USERNAME_SCHEMA)
     client: Literal["web", "native"] | None = None
     device: str | None = Field(None, max_length=100)
 
@@ -186,7 +188,7 @@ class SessionPublic(BaseModel):
 
 class UserCreate(Ignoring):
     email: EmailStr | None = None
-    username: str | None = Field(None, max_length=150)
+    username: str | None = Field(None, max_length=150, json_schema_extra=_USERNAME_SCHEMA)
     password: str = Field(max_length=MAX_BYTES)
     full_name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=40)
@@ -213,11 +215,11 @@ class UserUpdate(BaseModel):
     )
 
     email: EmailStr | None = None
-    username: str | None = Field(None, max_length=150)
+    username: str | None = Field(None, max_length=150, json_schema_extra=_USERNAME_SCHEMA)
     full_name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=40)
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # 0 or "yes" is not a yes/no answer
     password: str | None = Field(None, max_length=MAX_BYTES)
 
     _username = field_validator("username")(classmethod(lambda cls, v: _username(v)))

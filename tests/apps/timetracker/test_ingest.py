@@ -508,9 +508,15 @@ async def test_scan_bodies_are_refused_as_fastapi_would(tt: TT) -> None:
 
 async def test_scan_routes_document_their_body_and_key(tt: TT) -> None:
     spec = (await tt.client.get("/openapi.json")).json()
-    for path, field in (("/api/terminal/scan", "uid"), ("/api/terminal/scans", "scans")):
+    scheme = spec["components"]["securitySchemes"]["TerminalKey"]
+    assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "X-Terminal-Key"}
+    for path, field in (
+        ("/api/terminal/scan", "uid"),
+        ("/api/terminal/scans", "scans"),
+        ("/api/nfc", "nfc_uid"),
+    ):
         operation = spec["paths"][path]["post"]
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
         assert field in schema["properties"] and field in schema["required"]
-        assert {"name": "X-Terminal-Key", "in": "header"}.items() <= operation["parameters"][0].items()
-        assert set(operation["responses"]) >= {"200", "401", "403", "422"}
+        assert operation["security"] == [{"TerminalKey": []}]
+        assert set(operation["responses"]) >= {"200", "401", "403", "422", "429", "503"}

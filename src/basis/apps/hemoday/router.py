@@ -61,8 +61,21 @@ def _token(token: accounts.AppToken, status_code: int = 200) -> JSONResponse:
 
 # --------------------------------------------------------------------------- accounts
 
+# The domain's own refusals; the core declares the ones every route can give (core/openapi.py).
+_Responses = dict[int | str, dict[str, str]]
+_ACCOUNT_EXISTS: _Responses = {409: {"description": "account_exists"}}
+_BAD_CREDENTIALS: _Responses = {401: {"description": "invalid_credentials"}}
+_JOIN_REFUSALS: _Responses = {
+    404: {"description": "invite_code_not_found"},
+    409: {"description": "account_exists, already in a family"},
+}
+_MEMBER_REFUSALS: _Responses = {
+    400: {"description": "cannot_remove_owner and the other refused changes of membership"},
+    404: {"description": "no such member in the family"},
+}
 
-@public_router.post("/auth/register", status_code=201, response_model=Token)
+
+@public_router.post("/auth/register", status_code=201, response_model=Token, responses=_ACCOUNT_EXISTS)
 async def register(
     data: RegisterIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
 ) -> JSONResponse:
@@ -72,7 +85,7 @@ async def register(
     return _token(token, 201)
 
 
-@public_router.post("/auth/join-family", status_code=201, response_model=Token)
+@public_router.post("/auth/join-family", status_code=201, response_model=Token, responses=_JOIN_REFUSALS)
 async def join_family_new_user(
     data: JoinFamilyIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
 ) -> JSONResponse:
@@ -88,7 +101,7 @@ async def join_family_new_user(
     return _token(token, 201)
 
 
-@public_router.post("/auth/login", response_model=Token)
+@public_router.post("/auth/login", response_model=Token, responses=_BAD_CREDENTIALS)
 async def login(
     data: LoginIn, session: SessionDep, settings: SettingsDep, infra: InfraDep, meta: RequestMeta
 ) -> JSONResponse:
@@ -150,7 +163,7 @@ async def _moved(request: Request, session: SessionDep, caller: CallerDep) -> JS
     return _token(token)
 
 
-@router.post("/family/join", response_model=Token)
+@router.post("/family/join", response_model=Token, responses=_JOIN_REFUSALS)
 async def join_family(
     data: InviteCodeIn,
     request: Request,
@@ -165,19 +178,23 @@ async def join_family(
     return await _moved(request, session, caller)
 
 
-@router.post("/family/leave", response_model=Token)
+@router.post(
+    "/family/leave",
+    response_model=Token,
+    responses={409: {"description": "family_not_empty: the owner leaves last"}},
+)
 async def leave_family(request: Request, caller: CallerDep, session: SessionDep) -> JSONResponse:
     await families.leave(session, caller)
     return await _moved(request, session, caller)
 
 
-@router.post("/family/remove-member", response_model=FamilyPublic)
+@router.post("/family/remove-member", response_model=FamilyPublic, responses=_MEMBER_REFUSALS)
 async def remove_member(data: UserIdIn, caller: CallerDep, session: SessionDep) -> FamilyPublic:
     await families.remove_member(session, caller, data.user_id)
     return await _family(session, caller.family_id)
 
 
-@router.delete("/family/members/{user_id}", response_model=FamilyPublic)
+@router.delete("/family/members/{user_id}", response_model=FamilyPublic, responses=_MEMBER_REFUSALS)
 async def delete_member(user_id: str, caller: CallerDep, session: SessionDep) -> FamilyPublic:
     await families.remove_member(session, caller, user_id)
     return await _family(session, caller.family_id)
@@ -188,7 +205,7 @@ async def regenerate_invite_code(caller: CallerDep, session: SessionDep) -> Invi
     return InviteCodeOut(invite_code=await families.regenerate_code(session, caller))
 
 
-@router.post("/family/transfer-ownership", response_model=FamilyPublic)
+@router.post("/family/transfer-ownership", response_model=FamilyPublic, responses=_MEMBER_REFUSALS)
 async def transfer_ownership(data: UserIdIn, caller: CallerDep, session: SessionDep) -> FamilyPublic:
     await families.transfer_ownership(session, caller, data.user_id)
     return await _family(session, caller.family_id)
@@ -308,7 +325,13 @@ _UPLOAD_BODY = {
 }
 
 
-@router.post("/upload", status_code=201, response_model=UploadOut, openapi_extra=_UPLOAD_BODY)
+@router.post(
+    "/upload",
+    status_code=201,
+    response_model=UploadOut,
+    openapi_extra=_UPLOAD_BODY,
+    responses={415: {"description": "unsupported_media_type: not one of the accepted file types"}},
+)
 async def upload(
     request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep, infra: InfraDep
 ) -> UploadOut:
@@ -342,7 +365,9 @@ async def upload(
     )
 
 
-@router.get("/upload/link", response_model=LinkOut)
+@router.get(
+    "/upload/link", response_model=LinkOut, responses={404: {"description": "no such file in the family"}}
+)
 async def upload_link(
     caller: CallerDep,
     session: SessionDep,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.models import Employee, Event, Schedule, Terminal
@@ -19,15 +20,11 @@ STAFF_ROLES = ("admin", "operator")
 T = TypeVar("T")
 
 
-async def valid_employee_id(
-    employee_id: Id, session: SessionDep
-) -> Employee:
+async def valid_employee_id(employee_id: Id, session: SessionDep) -> Employee:
     return await get_or_404(session, Employee, employee_id, exc.employee_not_found)
 
 
-async def readable_employee_id(
-    employee_id: Id, session: SessionDep, user: CurrentUser
-) -> Employee:
+async def readable_employee_id(employee_id: Id, session: SessionDep, user: CurrentUser) -> Employee:
     """Staff read any employee; a user only the employee linked to their account."""
     if user.role not in STAFF_ROLES:
         own = await employee_for_user(session, user.id)
@@ -40,32 +37,38 @@ async def valid_event_id(event_id: Id, session: SessionDep) -> Event:
     return await get_or_404(session, Event, event_id, exc.event_not_found)
 
 
-async def readable_event_id(
-    event_id: Id, session: SessionDep, user: CurrentUser
-) -> Event:
+async def readable_event_id(event_id: Id, session: SessionDep, user: CurrentUser) -> Event:
     event = await valid_event_id(event_id, session)
     if user.role not in STAFF_ROLES and await employee_for_user(session, user.id) != event.employee_id:
         raise exc.not_your_employee()
     return event
 
 
-async def valid_terminal_id(
-    terminal_id: Id, session: SessionDep
-) -> Terminal:
+async def valid_terminal_id(terminal_id: Id, session: SessionDep) -> Terminal:
     return await get_or_404(session, Terminal, terminal_id, exc.terminal_not_found)
 
 
-async def valid_schedule_id(
-    schedule_id: Id, session: SessionDep
-) -> Schedule:
+async def valid_schedule_id(schedule_id: Id, session: SessionDep) -> Schedule:
     return await get_or_404(session, Schedule, schedule_id, exc.schedule_not_found)
+
+
+TERMINAL_KEY_HEADER = "X-Terminal-Key"
+TERMINAL_KEY_SCHEME = "TerminalKey"
+# A security scheme, not a plain header parameter: clients generated from the document send
+# the key as a credential, and the document says which calls need one.
+terminal_key = APIKeyHeader(
+    name=TERMINAL_KEY_HEADER,
+    scheme_name=TERMINAL_KEY_SCHEME,
+    description="The terminal's API key (shown once when the terminal is created or its key rotated)",
+    auto_error=False,
+)
 
 
 async def current_terminal(
     session: SessionDep,
     settings: SettingsDep,
     infra: InfraDep,
-    x_terminal_key: Annotated[str | None, Header(alias="X-Terminal-Key")] = None,
+    x_terminal_key: Annotated[str | None, Depends(terminal_key)] = None,
 ) -> TerminalCtx:
     return await authenticate(session, x_terminal_key, infra=infra, settings=settings)
 

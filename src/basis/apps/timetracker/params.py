@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Query
 
 from basis.apps.timetracker import stats
-from basis.core.types import Id
+from basis.core.types import Id, IsoDate
 
 IdParam = Id | None
-DateParam = Annotated[dt.date | None, Query()]
+DateParam = Annotated[IsoDate | None, Query()]
 
 
 def date_range(

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from basis.apps.timetracker import terminal
-from basis.apps.timetracker.dependencies import CurrentTerminal, scan_pipeline
+from basis.apps.timetracker.dependencies import TERMINAL_KEY_SCHEME, CurrentTerminal, scan_pipeline
 from basis.apps.timetracker.schemas import (
     BatchIn,
     BatchOut,
@@ -28,6 +28,8 @@ from basis.apps.timetracker.schemas import (
     HeartbeatOut,
     LoginIn,
     LoginOut,
+    NfcIn,
+    NfcOut,
     ScanIn,
     ScanResult,
     SecureScanIn,
@@ -103,6 +105,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 T = TypeVar("T")
 _SCAN_IN = TypeAdapter(ScanIn)
 _BATCH_IN = TypeAdapter(BatchIn)
+_NFC_IN = TypeAdapter(NfcIn)
 
 
 async def _scanning(
@@ -115,7 +118,7 @@ async def _scanning(
         return pipeline, ctx, await read_json_body(request, body)
     except (RequestValidationError, StarletteHTTPException):
         await pipeline.confirm(ctx)  # a remembered key gets no answer the database would refuse
-        if body is _SCAN_IN:
+        if body is _SCAN_IN or body is _NFC_IN:
             terminal.count_refusal("validation_error")
         raise
 
@@ -124,7 +127,7 @@ async def _scanning(
     "/terminal/scan",
     response_model=ScanResult,
     responses=_REFUSALS,
-    openapi_extra=documented_body(ScanIn, "X-Terminal-Key"),
+    openapi_extra=documented_body(ScanIn, TERMINAL_KEY_SCHEME),
 )
 async def terminal_scan(request: Request) -> Response:
     pipeline, ctx, payload = await _scanning(request, _SCAN_IN)
@@ -135,7 +138,7 @@ async def terminal_scan(request: Request) -> Response:
     "/terminal/scans",
     response_model=BatchOut,
     responses=_REFUSALS,
-    openapi_extra=documented_body(BatchIn, "X-Terminal-Key"),
+    openapi_extra=documented_body(BatchIn, TERMINAL_KEY_SCHEME),
 )
 async def terminal_scans(request: Request) -> Response:
     pipeline, ctx, payload = await _scanning(request, _BATCH_IN)
@@ -143,6 +146,19 @@ async def terminal_scans(request: Request) -> Response:
         ctx, len(payload.scans), infra=pipeline.infra, settings=pipeline.settings
     )
     return json_response(BatchOut(results=await terminal.scan_batch(pipeline, ctx, payload.scans)))
+
+
+@terminal_router.post(
+    "/nfc",
+    response_model=NfcOut,
+    responses=_REFUSALS,
+    openapi_extra=documented_body(NfcIn, TERMINAL_KEY_SCHEME),
+)
+async def nfc_scan(request: Request) -> Response:
+    """The original's tap route: ``{nfc_uid, direction, ts?}``, decided exactly as
+    ``/api/terminal/scan`` decides, answered as the original did."""
+    pipeline, ctx, payload = await _scanning(request, _NFC_IN)
+    return json_response(await terminal.nfc(pipeline, ctx, payload))
 
 
 @terminal_router.post("/terminal/challenge", response_model=ChallengeOut, responses=_REFUSALS)

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from basis.apps.timetracker.settings import MAX_BATCH_ITEMS
+from basis.core.openapi import refuse_control_characters
 from basis.core.types import Id, printable_text
+
+# What the protocol reads (parsing.normalise_uid / normalise_direction), declared for clients:
+# a card UID is 1-64 hex digits with ':', '-' or spaces between them; a direction IN or OUT in
+# any case (blank where it may be left out). Spaces here are the printable ones (tab, newlines):
+# other control characters are refused in every text field.
+_SP = r"[ \t\n\r]"
+UID_PATTERN = r"^[ \t\n\r:-]*([0-9A-Fa-f][ \t\n\r:-]*){1,64}$"
+DIRECTION_PATTERN = rf"^{_SP}*([Ii][Nn]|[Oo][Uu][Tt]){_SP}*$"
+OPTIONAL_DIRECTION_PATTERN = rf"^{_SP}*([Ii][Nn]|[Oo][Uu][Tt])?{_SP}*$"
+_UID = {"pattern": UID_PATTERN}
+# A time as parsing reads it: an ISO date-time, with or without an offset (and for range bounds,
+# a date alone).
+_TIME = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?"
+TIMESTAMP_PATTERN = rf"^{_SP}*\d{{4}}-\d{{2}}-\d{{2}}{_TIME}{_SP}*$"
+BOUND_PATTERN = rf"^{_SP}*\d{{4}}-\d{{2}}-\d{{2}}({_TIME})?{_SP}*$"
+_PRINTABLE = "[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+# Printable text with at least one character that is not a space (it is stripped, then required).
+REQUIRED_TEXT_PATTERN = rf"^{_PRINTABLE}*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{_PRINTABLE}*$"
 
 
 def _strip(value: Any) -> Any:
@@ -16,7 +36,10 @@ def _strip(value: Any) -> Any:
 
 
 class Input(BaseModel):
-    """Every request body: strings without control characters (422, never a database error)."""
+    """Every request body: strings without control characters (422, never a database error),
+    as its schema says."""
+
+    model_config = ConfigDict(json_schema_extra=refuse_control_characters)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -30,11 +53,18 @@ class Input(BaseModel):
 
 
 class ScanIn(Input):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=refuse_control_characters)
 
-    uid: str = Field(min_length=1, max_length=100, validation_alias=AliasChoices("uid", "nfc_uid"))
+    uid: str = Field(
+        min_length=1,
+        max_length=100,
+        validation_alias=AliasChoices("uid", "nfc_uid"),
+        json_schema_extra=_UID,
+    )
     terminal_id: Id | None = None
-    direction: str | None = Field(None, max_length=10)
+    direction: str | None = Field(
+        None, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    )
     ts: int | None = Field(None, ge=0, le=253_402_300_799_000)
     """Device time, epoch milliseconds; absent means the server's time."""
     client_event_id: str | None = Field(None, min_length=1, max_length=100)
@@ -51,6 +81,67 @@ class ScanResult(BaseModel):
     ts: int
     """The event's instant, epoch milliseconds."""
     ts_utc: dt.datetime
+    replayed: bool | None = None
+
+
+NfcTime = Annotated[
+    dt.datetime,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"},
+                {"type": "number"},
+            ],
+            "description": "ISO-8601 with an offset; without one, the site's wall clock; or epoch "
+            "seconds or milliseconds",
+        }
+    ),
+]
+
+
+class NfcIn(Input):
+    """The original's ``POST /api/nfc``: a tap by card UID, the terminal from its key."""
+
+    # The original's terminal_name: sent, never used.
+    model_config = ConfigDict(extra="ignore", json_schema_extra=refuse_control_characters)
+
+    nfc_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
+    direction: str = Field(min_length=1, max_length=10, json_schema_extra={"pattern": DIRECTION_PATTERN})
+    ts: NfcTime | None = None
+    """Device time, ISO-8601 (naive is the site's local time) or epoch seconds/milliseconds;
+    absent means the server's time."""
+    client_event_id: str | None = Field(None, min_length=1, max_length=100)
+
+
+class NfcEvent(BaseModel):
+    id: int
+    employee_id: int
+    terminal_id: int | None = None
+    direction: Literal["IN", "OUT"]
+    ts: dt.datetime
+
+
+class NfcEmployee(BaseModel):
+    id: int
+    full_name: str
+
+
+class NfcTerminal(BaseModel):
+    id: int
+    name: str
+
+
+class NfcOut(BaseModel):
+    """The original's answer, plus the status Basis's rules decided (a duplicate names the
+    accepted event) and ``replayed`` for an idempotent resend."""
+
+    ok: bool = True
+    status: Literal["accepted", "duplicate"]
+    message: str
+    event: NfcEvent
+    employee: NfcEmployee
+    terminal: NfcTerminal
     replayed: bool | None = None
 
 
@@ -90,9 +181,11 @@ class ChallengeOut(BaseModel):
 
 
 class SecureScanIn(Input):
-    employee_uid: str = Field(min_length=1, max_length=100)
+    employee_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     terminal_id: Id | None = None
-    direction: str | None = Field(None, max_length=10)
+    direction: str | None = Field(
+        None, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    )
     ts: int | None = Field(None, ge=0, le=253_402_300_799_000)
     challenge_b64: str = Field(min_length=1, max_length=200)
     signature_b64: str = Field(min_length=1, max_length=2000)
@@ -100,7 +193,7 @@ class SecureScanIn(Input):
 
 
 class FirstScanIn(Input):
-    employee_uid: str = Field(min_length=1, max_length=100)
+    employee_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     public_key_b64: str = Field(min_length=1, max_length=4000)
     terminal_id: Id | None = None
 
@@ -125,11 +218,11 @@ class HeartbeatOut(BaseModel):
 
 class EmployeeCreate(Input):
     full_name: str = Field(min_length=1, max_length=200)
-    nfc_uid: str = Field(min_length=1, max_length=100)
+    nfc_uid: str = Field(min_length=1, max_length=100, json_schema_extra=_UID)
     position: str | None = Field(None, max_length=120)
     department: str | None = Field(None, max_length=120)
     comment: str | None = Field(None, max_length=5000)
-    is_active: bool = True
+    is_active: StrictBool = True
     timezone: str | None = Field(None, max_length=64)
     user_id: Id | None = None
 
@@ -139,12 +232,15 @@ class EmployeeCreate(Input):
 
 
 class EmployeeUpdate(Input):
-    full_name: str | None = Field(None, min_length=1, max_length=200)
-    nfc_uid: str | None = Field(None, min_length=1, max_length=100)
+    # Optional but never null: the constraints go on the text itself (on the union they fail).
+    full_name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    nfc_uid: (
+        Annotated[str, Field(min_length=1, max_length=100, json_schema_extra=_UID)] | SkipJsonSchema[None]
+    ) = None
     position: str | None = Field(None, max_length=120)
     department: str | None = Field(None, max_length=120)
     comment: str | None = Field(None, max_length=5000)
-    is_active: bool | None = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
     timezone: str | None = Field(None, max_length=64)
     user_id: Id | None = None
 
@@ -202,13 +298,30 @@ class EventPublic(BaseModel):
     delete_reason: str | None = None
 
 
+class ManualEventListed(BaseModel):
+    """An item of the original's ``GET /api/events/manual`` list."""
+
+    id: int
+    employee_id: int
+    employee_full_name: str
+    timestamp: dt.datetime
+    ts_local: str
+    date: str
+    time: str
+    direction: str
+    terminal_id: int | None
+    comment: str | None
+    created_by_username: str
+    created_at: dt.datetime
+
+
 class ManualEventIn(Input):
     employee_id: Id
-    timestamp: str = Field(min_length=1, max_length=64)
+    timestamp: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": TIMESTAMP_PATTERN})
     """ISO 8601; with an offset it is exact, without one it is the employee's local time."""
-    direction: str = Field(min_length=1, max_length=10)
+    direction: str = Field(min_length=1, max_length=10, json_schema_extra={"pattern": DIRECTION_PATTERN})
     terminal_id: Id | None = None
-    comment: str = Field(max_length=500)
+    comment: str = Field(max_length=500, json_schema_extra={"pattern": REQUIRED_TEXT_PATTERN})
 
     @field_validator("comment")
     @classmethod
@@ -227,10 +340,14 @@ def _reason(value: str | None) -> str:
 
 
 class EventPatch(Input):
-    timestamp: str | None = Field(None, min_length=1, max_length=64)
-    direction: str | None = Field(None, min_length=1, max_length=10)
+    timestamp: str | None = Field(
+        None, min_length=1, max_length=64, json_schema_extra={"pattern": TIMESTAMP_PATTERN}
+    )
+    direction: str | None = Field(
+        None, min_length=1, max_length=10, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    )
     comment: str | None = Field(None, max_length=500)
-    reason: str = Field(max_length=500)
+    reason: str = Field(max_length=500, json_schema_extra={"pattern": REQUIRED_TEXT_PATTERN})
 
     _reason = field_validator("reason")(classmethod(lambda cls, v: _reason(v)))
 
@@ -406,16 +523,16 @@ class ScheduleList(BaseModel):
 class TerminalCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     location: str | None = Field(None, max_length=200)
-    require_signature: bool = False
+    require_signature: StrictBool = False
 
     _strip = field_validator("name", "location", mode="before")(classmethod(lambda cls, v: _strip(v)))
 
 
 class TerminalUpdate(Input):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Annotated[str, Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = None
     location: str | None = Field(None, max_length=200)
-    is_active: bool | None = None
-    require_signature: bool | None = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
+    require_signature: StrictBool | SkipJsonSchema[None] = None
 
     _strip = field_validator("name", "location", mode="before")(classmethod(lambda cls, v: _strip(v)))
 

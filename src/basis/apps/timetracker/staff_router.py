@@ -3,13 +3,13 @@ admins change employees and keys)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
+from basis.apps.timetracker import compat, queries, service
 from basis.apps.timetracker import exceptions as exc
-from basis.apps.timetracker import queries, service
 from basis.apps.timetracker.dependencies import EmployeeDep, EventDep, OwnEmployeeScope, ReadableEvent
 from basis.apps.timetracker.keys import key_fingerprint
 from basis.apps.timetracker.models import Employee
@@ -17,6 +17,8 @@ from basis.apps.timetracker.params import IdParam
 from basis.apps.timetracker.parsing import normalise_direction, parse_bound
 from basis.apps.timetracker.policy import zone_of
 from basis.apps.timetracker.schemas import (
+    BOUND_PATTERN,
+    OPTIONAL_DIRECTION_PATTERN,
     EmployeeCreate,
     EmployeePublic,
     EmployeeUpdate,
@@ -25,6 +27,7 @@ from basis.apps.timetracker.schemas import (
     EventPublic,
     KeyPublic,
     ManualEventIn,
+    ManualEventListed,
 )
 from basis.core.deps import SessionDep, SettingsDep
 from basis.core.errors import Unprocessable
@@ -34,6 +37,23 @@ from basis.identity.deps import AdminUser, OperatorUser
 from basis.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["timetracker"])
+# The domain's own refusals; the core declares the ones every route can give (core/openapi.py).
+_EMPLOYEE_CONFLICTS: dict[int | str, dict[str, str]] = {
+    404: {"description": "user_not_found: the user_id to link"},
+    409: {"description": "duplicate_uid, user_already_linked"},
+}
+_KEY_STATE: dict[int | str, dict[str, str]] = {409: {"description": "no_pending_key, no_key"}}
+# A range bound: an ISO date or date-time, checked by parsing.parse_bound; declared for clients.
+_BOUND: dict[str, Any] = {
+    "max_length": 64,
+    "pattern": NO_CONTROL,
+    "json_schema_extra": {"pattern": BOUND_PATTERN},
+}
+_OVERLAP: dict[int | str, dict[str, str]] = {409: {"description": "overlap, event_deleted"}}
+_MANUAL_REFUSALS: dict[int | str, dict[str, str]] = {
+    404: {"description": "employee_not_found, terminal_not_found"},
+    409: {"description": "overlap"},
+}
 
 
 def employee_public(employee: Employee, settings: Settings) -> EmployeePublic:
@@ -76,7 +96,7 @@ async def list_employees(
     return page.page([employee_public(e, settings) for e in rows], total)
 
 
-@router.post("/employees", status_code=201, response_model=EmployeePublic)
+@router.post("/employees", status_code=201, response_model=EmployeePublic, responses=_EMPLOYEE_CONFLICTS)
 @router.post("/employees/", status_code=201, response_model=EmployeePublic, include_in_schema=False)
 async def create_employee(
     data: EmployeeCreate, actor: AdminUser, session: SessionDep, settings: SettingsDep
@@ -91,7 +111,7 @@ async def get_employee(employee: EmployeeDep, _: OperatorUser, settings: Setting
     return employee_public(employee, settings)
 
 
-@router.patch("/employees/{employee_id}", response_model=EmployeePublic)
+@router.patch("/employees/{employee_id}", response_model=EmployeePublic, responses=_EMPLOYEE_CONFLICTS)
 @router.patch("/employees/{employee_id}/", response_model=EmployeePublic, include_in_schema=False)
 async def update_employee(
     employee: EmployeeDep, data: EmployeeUpdate, actor: AdminUser, session: SessionDep, settings: SettingsDep
@@ -115,12 +135,12 @@ async def get_employee_key(employee: EmployeeDep, _: AdminUser) -> KeyPublic:
     return key_public(employee)
 
 
-@router.post("/employees/{employee_id}/key/approve", response_model=KeyPublic)
+@router.post("/employees/{employee_id}/key/approve", response_model=KeyPublic, responses=_KEY_STATE)
 async def approve_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
     return key_public(await service.approve_key(session=session, employee=employee, actor=actor))
 
 
-@router.post("/employees/{employee_id}/key/revoke", response_model=KeyPublic)
+@router.post("/employees/{employee_id}/key/revoke", response_model=KeyPublic, responses=_KEY_STATE)
 async def revoke_employee_key(employee: EmployeeDep, actor: AdminUser, session: SessionDep) -> KeyPublic:
     return key_public(await service.revoke_key(session=session, employee=employee, actor=actor))
 
@@ -137,9 +157,15 @@ async def list_events(
     page: Paging,
     employee_id: IdParam = None,
     terminal_id: IdParam = None,
-    since: Annotated[str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL)] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL)] = None,
-    direction: str | None = Query(None, max_length=10, pattern=NO_CONTROL),
+    since: Annotated[
+        str | None, Query(alias="from", max_length=64, pattern=NO_CONTROL, json_schema_extra=_BOUND)
+    ] = None,
+    until: Annotated[
+        str | None, Query(alias="to", max_length=64, pattern=NO_CONTROL, json_schema_extra=_BOUND)
+    ] = None,
+    direction: str | None = Query(
+        None, max_length=10, pattern=NO_CONTROL, json_schema_extra={"pattern": OPTIONAL_DIRECTION_PATTERN}
+    ),
     is_manual: bool | None = None,
     include_deleted: bool = False,
 ) -> Page[EventPublic]:
@@ -167,7 +193,7 @@ async def list_events(
     return page.page([EventPublic.model_validate(e) for e in rows], total)
 
 
-@router.post("/events/manual", status_code=201, response_model=EventPublic)
+@router.post("/events/manual", status_code=201, response_model=EventPublic, responses=_MANUAL_REFUSALS)
 async def create_manual_event(
     data: ManualEventIn, actor: OperatorUser, session: SessionDep, settings: SettingsDep
 ) -> EventPublic:
@@ -175,12 +201,24 @@ async def create_manual_event(
     return EventPublic.model_validate(event)
 
 
+@router.get("/events/manual", response_model=list[ManualEventListed])
+async def list_manual_events(
+    _: OperatorUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[ManualEventListed]:
+    """The original's list of the newest manual events (its admin page reads it); the
+    canonical list is ``GET /api/events?is_manual=true``."""
+    return await compat.recent_manual_events(session=session, settings=settings, limit=limit)
+
+
 @router.get("/events/{event_id}", response_model=EventPublic)
 async def get_event(event: ReadableEvent) -> EventPublic:
     return EventPublic.model_validate(event)
 
 
-@router.patch("/events/{event_id}", response_model=EventPublic)
+@router.patch("/events/{event_id}", response_model=EventPublic, responses=_OVERLAP)
 async def correct_event(
     event: EventDep, data: EventPatch, actor: OperatorUser, session: SessionDep, settings: SettingsDep
 ) -> EventPublic:
@@ -190,7 +228,7 @@ async def correct_event(
     return EventPublic.model_validate(event)
 
 
-@router.delete("/events/{event_id}", response_model=EventPublic)
+@router.delete("/events/{event_id}", response_model=EventPublic, responses=_OVERLAP)
 async def delete_event(
     event: EventDep,
     actor: OperatorUser,

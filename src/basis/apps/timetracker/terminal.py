@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.ingest import SCANS, Outcome, Scan, ScanRequest, TerminalCtx
 from basis.apps.timetracker.keys import b64decode_any, hash_key, parse_public_key
-from basis.apps.timetracker.models import Employee, Terminal
+from basis.apps.timetracker.models import Employee, Event, Terminal
 from basis.apps.timetracker.parsing import normalise_direction, normalise_uid
 from basis.apps.timetracker.scan_writer import ScanWriter
 from basis.apps.timetracker.schemas import (
@@ -28,6 +28,11 @@ from basis.apps.timetracker.schemas import (
     FirstScanIn,
     FirstScanOut,
     HeartbeatOut,
+    NfcEmployee,
+    NfcEvent,
+    NfcIn,
+    NfcOut,
+    NfcTerminal,
     ScanIn,
     ScanResult,
     SecureScanIn,
@@ -39,13 +44,14 @@ from basis.core.db import Database
 from basis.core.errors import BasisError, ServiceUnavailable, TooManyRequests
 from basis.core.infra import Infra
 from basis.core.logging import get_logger
-from basis.core.time import to_ms, utcnow
+from basis.core.time import local_to_utc, to_ms, utcnow
 from basis.settings import Settings
 
 log = get_logger("basis.timetracker.terminal")
 
 TERMINALS = Terminal.__table__
 EMPLOYEES = Employee.__table__
+EVENTS = Event.__table__
 SCAN_TOPIC = "timetracker.scans"
 CHALLENGE_TTL_SECONDS = 30
 IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 3600
@@ -308,6 +314,52 @@ async def scan(pipeline: Pipeline, ctx: TerminalCtx, payload: ScanIn) -> ScanRes
         await pipeline.confirm(ctx)
         raise
     return await _ingest_one(pipeline, ctx, Scan(ctx, req))
+
+
+def nfc_request(payload: NfcIn, *, zone: str) -> ScanRequest:
+    """The original's tap as a scan: the same request the scan route builds, so the same rules
+    decide it. A naive ``ts`` is the site's wall clock, as the original read it."""
+    ts_ms = None
+    if payload.ts is not None:
+        ts_ms = to_ms(local_to_utc(payload.ts, zone) if payload.ts.tzinfo is None else payload.ts)
+    return ScanRequest(
+        uid=normalise_uid(payload.nfc_uid),
+        direction=normalise_direction(payload.direction, required=True),
+        ts_ms=ts_ms,
+        client_event_id=payload.client_event_id,
+    )
+
+
+async def nfc(pipeline: Pipeline, ctx: TerminalCtx, payload: NfcIn) -> NfcOut:
+    """``POST /api/nfc``: the scan route's pipeline, answered in the original's shape."""
+    try:
+        req = nfc_request(payload, zone=pipeline.settings.timezone)
+    except BasisError as error:
+        count_refusal(error.code)
+        await pipeline.confirm(ctx)
+        raise
+    result = await _ingest_one(pipeline, ctx, Scan(ctx, req))
+    terminal_id: int | None = ctx.id
+    if result.status == "duplicate":
+        # The accepted event the duplicate names may come from another terminal.
+        async with pipeline.db.sessionmaker() as session:
+            terminal_id = await session.scalar(
+                select(EVENTS.c.terminal_id).where(EVENTS.c.id == result.event_id)
+            )
+    return NfcOut(
+        status=result.status,
+        message=result.message,
+        event=NfcEvent(
+            id=result.event_id,
+            employee_id=result.employee_id,
+            terminal_id=terminal_id,
+            direction=result.direction,
+            ts=result.ts_utc,
+        ),
+        employee=NfcEmployee(id=result.employee_id, full_name=result.employee_name),
+        terminal=NfcTerminal(id=ctx.id, name=ctx.name),
+        replayed=result.replayed,
+    )
 
 
 _SCAN_ITEM = TypeAdapter(ScanIn)

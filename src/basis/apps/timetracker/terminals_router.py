@@ -18,18 +18,17 @@ from basis.core.pagination import Page, Paging
 from basis.identity.deps import AdminUser
 
 router = APIRouter(prefix="/api", tags=["timetracker"])
+_DUPLICATE_NAME: dict[int | str, dict[str, str]] = {409: {"description": "duplicate_name"}}
 
 
 @router.get("/terminals", response_model=Page[TerminalPublic])
 @router.get("/terminals/", response_model=Page[TerminalPublic], include_in_schema=False)
-async def list_terminals(
-    _: AdminUser, session: SessionDep, page: Paging
-) -> Page[TerminalPublic]:
+async def list_terminals(_: AdminUser, session: SessionDep, page: Paging) -> Page[TerminalPublic]:
     rows, total = await queries.list_terminals(session=session, limit=page.limit, offset=page.offset)
     return page.page([TerminalPublic.model_validate(t) for t in rows], total)
 
 
-@router.post("/terminals", status_code=201, response_model=TerminalWithKey)
+@router.post("/terminals", status_code=201, response_model=TerminalWithKey, responses=_DUPLICATE_NAME)
 @router.post("/terminals/", status_code=201, response_model=TerminalWithKey, include_in_schema=False)
 async def create_terminal(data: TerminalCreate, actor: AdminUser, session: SessionDep) -> TerminalWithKey:
     created, key = await service.create_terminal(session=session, data=data, actor=actor)
@@ -41,7 +40,7 @@ async def get_terminal(item: TerminalDep, _: AdminUser) -> TerminalPublic:
     return TerminalPublic.model_validate(item)
 
 
-@router.patch("/terminals/{terminal_id}", response_model=TerminalPublic)
+@router.patch("/terminals/{terminal_id}", response_model=TerminalPublic, responses=_DUPLICATE_NAME)
 async def update_terminal(
     item: TerminalDep, data: TerminalUpdate, actor: AdminUser, session: SessionDep
 ) -> TerminalPublic:
