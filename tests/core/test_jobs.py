@@ -370,3 +370,26 @@ async def test_a_job_staged_while_redis_is_away_is_queued_once_it_is_back(
                 await asyncio.sleep(0.1)
     assert CALLS[token] == 1
     assert await outbox_rows(session) == []
+
+
+async def test_a_job_staged_with_a_due_time_waits_in_the_outbox_until_then(
+    make_queue: MakeQueue, session: AsyncSession, token: str
+) -> None:
+    queue = make_queue(outbox_interval=0.05, outbox_grace=30)
+    await queue.start()
+    queue.stage(
+        session, "tests.flaky", key=f"due:{token}", not_before=utcnow() + dt.timedelta(seconds=1.5),
+        token=token, failures=0,
+    )
+    queue.stage(session, "tests.flaky", key=f"now:{token}", token=f"{token}-now", failures=0)
+    await session.commit()
+    await asyncio.sleep(0.5)  # ten sweeps: none queues a job that is not due
+    await queue.drain()
+    assert (CALLS[token], CALLS[f"{token}-now"]) == (0, 1)
+    assert await outbox_rows(session) == [f"due:{token}"]
+    async with asyncio.timeout(20):
+        while await outbox_rows(session):
+            await asyncio.sleep(0.05)
+    await queue.drain()
+    assert CALLS[token] == 1
+    assert (await runs(session))[f"due:{token}"][0] == "done"

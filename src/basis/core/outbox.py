@@ -11,6 +11,10 @@ When the transaction commits, the committing process queues the staged jobs at o
 their rows; a row left behind (the process died, Redis refused the job) is queued by the sweep
 that every server and worker runs, after ``grace`` seconds. A job may so be queued twice: its
 key (required) makes the second delivery a no-op (``job_runs``).
+
+A job staged with ``not_before`` (a due time) is a delay that survives restarts: the commit
+leaves it in the table and the sweep queues it once it is due (within the sweep's interval), so
+nothing waits inside a running job where a shutdown would lose it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import and_, delete, event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_only, in_greenlet
@@ -40,10 +44,20 @@ _READY = "basis.outbox.ready"
 BATCH = 200
 
 
-def stage(queue: JobQueue, session: AsyncSession, name: str, key: str, kwargs: dict[str, Any]) -> None:
-    row = JobOutbox(task=name, key=key, kwargs=json.dumps(kwargs), created_at=utcnow())
+def stage(
+    queue: JobQueue,
+    session: AsyncSession,
+    name: str,
+    key: str,
+    kwargs: dict[str, Any],
+    not_before: dt.datetime | None = None,
+) -> None:
+    now = utcnow()
+    due = not_before if not_before is not None and not_before > now else None
+    row = JobOutbox(task=name, key=key, kwargs=json.dumps(kwargs), created_at=now, not_before=due)
     session.add(row)
-    session.sync_session.info.setdefault(_STAGED, []).append((queue, row))
+    if due is None:  # due now: queued as the transaction commits; later ones wait for the sweep
+        session.sync_session.info.setdefault(_STAGED, []).append((queue, row))
 
 
 @event.listens_for(Session, "after_flush_postexec")
@@ -105,12 +119,14 @@ async def send(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> None:
 
 
 async def sweep(queue: JobQueue, *, grace: float) -> int:
-    """Queues the rows older than ``grace`` seconds (their committing process did not); returns
-    how many were queued."""
-    cutoff = utcnow() - dt.timedelta(seconds=grace)
+    """Queues the rows older than ``grace`` seconds (their committing process did not) and the
+    rows whose due time has come; returns how many were queued."""
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=grace)
+    left_behind = and_(JobOutbox.not_before.is_(None), JobOutbox.created_at < cutoff)
     async with queue.db.sessionmaker() as session:
         stmt = select(JobOutbox.id, JobOutbox.task, JobOutbox.key, JobOutbox.kwargs).where(
-            JobOutbox.created_at < cutoff
+            or_(left_behind, JobOutbox.not_before <= now)
         )
         rows = [tuple(r) for r in (await session.execute(stmt.order_by(JobOutbox.id).limit(BATCH))).all()]
     if rows:
