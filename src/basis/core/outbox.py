@@ -82,7 +82,7 @@ def _committed(session: Session) -> None:
     for queue, entry in ready:
         by_queue.setdefault(id(queue), (queue, []))[1].append(entry)
     for queue, rows in by_queue.values():
-        sending = send(queue, rows)
+        sending = _send_after_commit(queue, rows)
         if in_greenlet():
             await_only(sending)  # the commit returns once its jobs are queued
         else:
@@ -100,6 +100,24 @@ def _rolled_back(session: Session) -> None:
 
 async def send(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> None:
     """Queues ``rows`` (id, task, key, kwargs) and deletes those that were queued."""
+    await forget(queue, await _queue(queue, rows))
+
+
+async def _send_after_commit(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> None:
+    """The commit returns once its jobs are queued; their rows are deleted once the committing
+    session has let go of its connection (SQLite's pool holds one: deleting them inside the
+    commit would wait for the connection the commit itself holds)."""
+    sent = await _queue(queue, rows)
+    if sent:
+        task = asyncio.get_running_loop().create_task(forget(queue, sent))
+        _FORGETTING.add(task)
+        task.add_done_callback(_FORGETTING.discard)
+
+
+_FORGETTING: set[asyncio.Task[None]] = set()
+
+
+async def _queue(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> list[int]:
     sent: list[int] = []
     try:
         for row_id, task, key, kwargs in rows:
@@ -108,14 +126,19 @@ async def send(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> None:
     except Exception as exc:
         # Left in the outbox: the sweep queues them once the queue takes jobs again.
         log.warning("staged jobs left for the sweep", count=len(rows) - len(sent), error=str(exc))
-    if sent:
-        try:
-            async with queue.db.sessionmaker() as session:
-                await session.execute(delete(JobOutbox).where(JobOutbox.id.in_(sent)))
-                await session.commit()
-        except Exception as exc:
-            # Queued already: the sweep queues them again and their keys make that a no-op.
-            log.warning("queued jobs left in the outbox", count=len(sent), error=str(exc))
+    return sent
+
+
+async def forget(queue: JobQueue, sent: list[int]) -> None:
+    if not sent:
+        return
+    try:
+        async with queue.db.sessionmaker() as session:
+            await session.execute(delete(JobOutbox).where(JobOutbox.id.in_(sent)))
+            await session.commit()
+    except Exception as exc:
+        # Queued already: the sweep queues them again and their keys make that a no-op.
+        log.warning("queued jobs left in the outbox", count=len(sent), error=str(exc))
 
 
 async def sweep(queue: JobQueue, *, grace: float) -> int:
