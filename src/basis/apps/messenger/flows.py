@@ -14,7 +14,7 @@ from basis.apps.messenger.models import Message, SendKey
 from basis.apps.messenger.presence import Presence
 from basis.apps.messenger.schemas import MessageCreate, ReadOut
 from basis.apps.messenger.settings import MessengerSettings
-from basis.core.errors import BasisError, TooManyRequests
+from basis.core.errors import BasisError, ServiceUnavailable, TooManyRequests
 from basis.core.idempotency import Answer, IdempotencyStore, run_once
 from basis.core.infra import Infra
 from basis.core.logging import get_logger
@@ -174,6 +174,8 @@ async def _tell(ctx: Context, members: list[int], event: dict[str, Any]) -> None
         await events.to_users(ctx.infra.hub, members, event)
     except HANDLED as error:
         OUTAGES.failed(error, f"messenger {event['type']}")
+    except ServiceUnavailable as error:  # the hub's own refusal (realtime_unavailable)
+        OUTAGES.failed(ConnectionError(str(error.detail)), f"messenger {event['type']}")
 
 
 async def _acknowledged(
