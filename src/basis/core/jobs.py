@@ -195,6 +195,7 @@ class JobQueue:
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="basis-jobs-outbox")
 
     async def close(self) -> None:
+        await outbox.settle()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with suppress(asyncio.CancelledError):

@@ -117,6 +117,14 @@ async def _send_after_commit(queue: JobQueue, rows: list[tuple[int, str, str, st
 _FORGETTING: set[asyncio.Task[None]] = set()
 
 
+async def settle(seconds: float = 5.0) -> None:
+    """Wait for the deletions of queued rows still running (a closing queue calls this before
+    its database goes away); a row left behind is queued again by a sweep, as a no-op."""
+    pending = [t for t in _FORGETTING if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=seconds)
+
+
 async def _queue(queue: JobQueue, rows: list[tuple[int, str, str, str]]) -> list[int]:
     sent: list[int] = []
     try:

@@ -86,7 +86,9 @@ async def test_the_search_statement_uses_the_index(api: Api, backend: str, sessi
         await api.send(ann, chat["id"], f"filler {i}")
     await api.send(ann, chat["id"], "the zebra crossing")
     plan = await search.statement(session, user_id=bob.id, words=["zebra", "crossing"], chat_id=None)
-    stmt = plan.candidates if backend == "mariadb" else plan.messages
+    # The index's own part of the search: whether the whole plan starts from it or from the
+    # caller's chats (when they hold few messages) is the planner's choice.
+    stmt = plan.messages if backend == "sqlite" else plan.candidates
     assert stmt is not None
     compiled = stmt.limit(50).compile(session.get_bind(), compile_kwargs={"literal_binds": True})
     if backend == "postgresql":

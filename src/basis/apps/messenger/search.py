@@ -86,9 +86,10 @@ async def fulltext_rules(session: AsyncSession) -> FulltextRules:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The search as statements: ``messages`` (newest first, no limit yet); on MariaDB also
-    ``candidates``, the ids its FULLTEXT index finds (a query of their own, so the index drives
-    it whatever the join order), and rows to confirm word by word."""
+    """The search as statements: ``messages`` (newest first, no limit yet) and ``candidates``,
+    the ids the full-text index finds. PostgreSQL plans ``candidates`` inside ``messages`` (and
+    may start from the caller's chats when they are few); MariaDB runs it as a query of its own,
+    so the FULLTEXT index drives it whatever the join order, and confirms rows word by word."""
 
     messages: Select[tuple[Message]]
     candidates: Select[tuple[int]] | None = None
@@ -101,7 +102,7 @@ async def statement(session: AsyncSession, *, user_id: int, words: list[str], ch
     if dialect == "postgresql":
         query = func.plainto_tsquery(literal_column("'simple'::regconfig"), " ".join(words))
         hits = select(TSV.c.id).where(TSV.c.words.op("@@")(query))
-        return Plan(stmt.where(Message.id.in_(hits)).order_by(Message.id.desc()))
+        return Plan(stmt.where(Message.id.in_(hits)).order_by(Message.id.desc()), hits)
     if dialect == "sqlite":
         # Each word quoted: a phrase of one token, never FTS5 syntax; the words are ANDed.
         expression = " ".join(f'"{w}"' for w in words)
