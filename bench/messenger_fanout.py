@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import statistics
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from bench import run as harness
 
@@ -59,6 +61,11 @@ async def _register(http: httpx.AsyncClient, base: str, n: int) -> dict[str, Any
 
 
 async def _reader(ws: ClientConnection, arrivals: dict[int, float], index: int, seen: list[set[int]]) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await _read(ws, arrivals, index, seen)
+
+
+async def _read(ws: ClientConnection, arrivals: dict[int, float], index: int, seen: list[set[int]]) -> None:
     loop = asyncio.get_running_loop()
     async for raw in ws:
         data = raw if isinstance(raw, bytes) else raw.encode()
@@ -106,8 +113,10 @@ async def measure(args: argparse.Namespace, one: str, two: str) -> dict[str, Any
                 json={"text": f"fanout {seq}", "temp_id": f"f{seq}"},
                 headers=headers,
             )
-            response.raise_for_status()
+            if response.status_code != 201:
+                failures.append(f"{response.status_code} {response.text[:200]}")
 
+        failures: list[str] = []
         sends = []
         for seq in range(total):
             await asyncio.sleep(max(0.0, began + seq / args.rate - loop.time()))
@@ -117,6 +126,7 @@ async def measure(args: argparse.Namespace, one: str, two: str) -> dict[str, Any
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
+        closed = [ws.close_code for ws in sockets]
         for ws in sockets:
             await ws.close()
     warm = int(args.rate * 2)
@@ -130,6 +140,8 @@ async def measure(args: argparse.Namespace, one: str, two: str) -> dict[str, Any
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
         "max_ms": latencies[-1] if latencies else None,
         "missing_deliveries": missing,
+        "failed_sends": failures,
+        "closed_sockets": sum(1 for code in closed if code is not None),
     }
 
 
@@ -174,7 +186,11 @@ async def main_async(args: argparse.Namespace) -> int:
         f"  send-to-last-socket p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
         f"max {result['max_ms']:.1f} ms; missing deliveries: {result['missing_deliveries']}"
     )
-    return 0 if result["missing_deliveries"] == 0 else 1
+    failed = result["failed_sends"]
+    print(f"  sockets closed by the server: {result['closed_sockets']}; failed sends: {len(failed)}")
+    for failure in sorted(set(result["failed_sends"]))[:5]:
+        print(f"    {failure}")
+    return 0 if result["missing_deliveries"] == 0 and not result["failed_sends"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
