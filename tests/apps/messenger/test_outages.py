@@ -32,8 +32,10 @@ class Load:
         self.refused: set[str] = set()
         self.wrong: list[Any] = []
         self.stop = asyncio.Event()
+        self.log: list[tuple[float, int]] = []
 
     def answer(self, temp_id: str, status: int, body: dict[str, Any], retry_after: Any) -> None:
+        self.log.append((asyncio.get_running_loop().time(), status))
         if status in (200, 201):
             self.acked[temp_id] = body["id"]
         elif status == 503 and body.get("code") == "unavailable" and retry_after and int(retry_after) > 0:
@@ -111,13 +113,22 @@ async def test_sends_are_acknowledged_only_when_stored_through_database_and_redi
                         asyncio.create_task(load.socket(ws, "cid")),
                     ]
                     await asyncio.sleep(1.5)
-                    for proxy in (db_proxy, redis_proxy):
+                    recovered: dict[str, float] = {}
+                    for name, proxy in (("database", db_proxy), ("redis", redis_proxy)):
                         refused_before = len(load.refused)
                         proxy.cut()
                         await asyncio.sleep(3)
                         assert len(load.refused) > refused_before, "sends during the cut were refused"
                         proxy.restore()
+                        back = asyncio.get_running_loop().time()
                         await asyncio.sleep(2.5)
+                        first = min(
+                            (t for t, status in load.log if t >= back and status in (200, 201)),
+                            default=float("inf"),
+                        )
+                        recovered[name] = first - back
+                    print(f"time from restore to the first acknowledged send: {recovered}")
+                    assert all(seconds < 2.5 for seconds in recovered.values()), recovered
                     load.stop.set()
                     await asyncio.gather(*senders)
                     assert load.wrong == []
