@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from basis.core import outbox
 from basis.core.db import Database
 from basis.core.jobs import QUEUE_NAME, JobContext, JobQueue, UnknownJob, job, registered_jobs
 from basis.core.mail import OutboxMailer
@@ -316,6 +317,7 @@ async def test_a_staged_job_is_queued_when_its_transaction_commits_and_never_aft
     await session.commit()
     await queue.drain()
     assert CALLS[token] == 1
+    await outbox.settle()  # the queued row is deleted once the commit has let go of its connection
     assert await outbox_rows(session) == []
 
     queue.stage(session, "tests.flaky", key=f"rollback:{token}", token=f"{token}-rolled-back", failures=0)
@@ -370,3 +372,26 @@ async def test_a_job_staged_while_redis_is_away_is_queued_once_it_is_back(
                 await asyncio.sleep(0.1)
     assert CALLS[token] == 1
     assert await outbox_rows(session) == []
+
+
+async def test_a_job_staged_with_a_due_time_waits_in_the_outbox_until_then(
+    make_queue: MakeQueue, session: AsyncSession, token: str
+) -> None:
+    queue = make_queue(outbox_interval=0.05, outbox_grace=30)
+    await queue.start()
+    queue.stage(
+        session, "tests.flaky", key=f"due:{token}", not_before=utcnow() + dt.timedelta(seconds=1.5),
+        token=token, failures=0,
+    )
+    queue.stage(session, "tests.flaky", key=f"now:{token}", token=f"{token}-now", failures=0)
+    await session.commit()
+    await asyncio.sleep(0.5)  # ten sweeps: none queues a job that is not due
+    await queue.drain()
+    assert (CALLS[token], CALLS[f"{token}-now"]) == (0, 1)
+    assert await outbox_rows(session) == [f"due:{token}"]
+    async with asyncio.timeout(20):
+        while await outbox_rows(session):
+            await asyncio.sleep(0.05)
+    await queue.drain()
+    assert CALLS[token] == 1
+    assert (await runs(session))[f"due:{token}"][0] == "done"

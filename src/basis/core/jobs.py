@@ -21,7 +21,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import select, update
@@ -195,6 +195,7 @@ class JobQueue:
             self._sweeper = asyncio.create_task(self._sweep_outbox(), name="basis-jobs-outbox")
 
     async def close(self) -> None:
+        await outbox.settle()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with suppress(asyncio.CancelledError):
@@ -270,11 +271,21 @@ class JobQueue:
 
     # --- enqueueing
 
-    def stage(self, session: AsyncSession, name: str, *, key: str, **kwargs: Any) -> None:
+    def stage(
+        self,
+        session: AsyncSession,
+        name: str,
+        *,
+        key: str,
+        not_before: datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Queue ``name`` when ``session``'s transaction commits, and never if it rolls back
-        (``basis.core.outbox``). The key is required: it makes a second delivery a no-op."""
+        (``basis.core.outbox``). The key is required: it makes a second delivery a no-op.
+        With ``not_before`` the job waits in the outbox until then (a delay that survives a
+        restart) and the sweep queues it."""
         self._check(name, key, kwargs)
-        outbox.stage(self, session, name, key, kwargs)
+        outbox.stage(self, session, name, key, kwargs, not_before)
 
     async def enqueue(self, name: str, *, key: str | None = None, **kwargs: Any) -> None:
         """Queue ``name``; returns once the job is queued (it runs soon, here or in a worker)."""

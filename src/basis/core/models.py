@@ -38,3 +38,5 @@ class JobOutbox(Base):
     key: Mapped[str] = mapped_column(String(200), index=True)
     kwargs: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    """A job that waits (a delay that survives restarts): the sweep queues it once due."""

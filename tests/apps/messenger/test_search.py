@@ -62,3 +62,46 @@ async def test_on_sqlite_the_words_come_from_the_fts5_index(
     assert list((await session.execute(query)).scalars()) == []
     await session.rollback()
     assert [m["id"] for m in await api.get(bob, "/api/search", q="horse")] == [message["id"]]
+
+
+async def test_short_words_and_stopwords_match_whole_on_every_database(api: Api) -> None:
+    ann, bob = await api.person(), await api.person()
+    chat = await api.dialog(ann, bob)
+    short = await api.send(ann, chat["id"], "Go to the moon, it is ok")
+    await api.send(ann, chat["id"], "gopher tool theme")
+    digits = await api.send(ann, chat["id"], "room 42 at 9")
+    assert [m["id"] for m in await api.get(bob, "/api/search", q="go")] == [short["id"]]
+    assert [m["id"] for m in await api.get(bob, "/api/search", q="THE moon")] == [short["id"]]
+    assert [m["id"] for m in await api.get(bob, "/api/search", q="it is")] == [short["id"]]
+    assert [m["id"] for m in await api.get(bob, "/api/search", q="9 room")] == [digits["id"]]
+    assert await api.get(bob, "/api/search", q="moo") == []
+
+
+async def test_the_search_statement_uses_the_index(api: Api, backend: str, session: AsyncSession) -> None:
+    from basis.apps.messenger import search
+
+    ann, bob = await api.person(), await api.person()
+    chat = await api.dialog(ann, bob)
+    for i in range(30):
+        await api.send(ann, chat["id"], f"filler {i}")
+    await api.send(ann, chat["id"], "the zebra crossing")
+    plan = await search.statement(session, user_id=bob.id, words=["zebra", "crossing"], chat_id=None)
+    # The index's own part of the search: whether the whole plan starts from it or from the
+    # caller's chats (when they hold few messages) is the planner's choice.
+    stmt = plan.messages if backend == "sqlite" else plan.candidates
+    assert stmt is not None
+    compiled = stmt.limit(50).compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    if backend == "postgresql":
+        await session.execute(text("SET LOCAL enable_seqscan = off"))  # a few rows: force the choice
+        plan_text = "\n".join((await session.execute(text(f"EXPLAIN {compiled}"))).scalars())
+        assert "ix_messenger_messages_tsv_words" in plan_text, plan_text
+    elif backend == "mariadb":
+        rows = [dict(r._mapping) for r in (await session.execute(text(f"EXPLAIN {compiled}"))).all()]
+        assert [(r["type"], r["key"]) for r in rows] == [("fulltext", "ix_messenger_messages_ft_text")], rows
+    else:
+        rows = (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
+        plan_text = " ".join(str(r[-1]) for r in rows)
+        assert "messenger_messages_fts VIRTUAL TABLE INDEX" in plan_text, plan_text
+    await session.rollback()
+    found = await api.get(bob, "/api/search", q="Crossing ZEBRA")
+    assert [m["text"] for m in found] == ["the zebra crossing"]

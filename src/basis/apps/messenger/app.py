@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from basis.apps.messenger import mail
 from basis.apps.messenger.admin import VIEWS
 from basis.apps.messenger.auth_router import public_router, users_router
+from basis.apps.messenger.cli import cli
 from basis.apps.messenger.demo import demo
 from basis.apps.messenger.presence import build_presence
 from basis.apps.messenger.router import router
@@ -45,4 +46,5 @@ spec = AppSpec(
     on_shutdown=[stop],
     jobs_module="basis.apps.messenger.mail",
     settings=MessengerSettings,
+    cli=cli,
 )

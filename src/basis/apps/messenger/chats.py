@@ -38,6 +38,16 @@ async def require_member(session: AsyncSession, *, chat_id: int, user_id: int) -
     return row
 
 
+async def roster(session: AsyncSession, *, chat_id: int, user_id: int) -> list[tuple[int, bool]]:
+    """Every member of the chat with their mute flag, in one statement (the send path); 404 /
+    403 as ``require_member`` when ``user_id`` is not among them."""
+    stmt = select(ChatMember.user_id, ChatMember.muted).where(ChatMember.chat_id == chat_id)
+    members = [(row.user_id, bool(row.muted)) for row in (await session.execute(stmt)).all()]
+    if not any(uid == user_id for uid, _ in members):
+        await require_member(session, chat_id=chat_id, user_id=user_id)
+    return members
+
+
 async def member_ids(session: AsyncSession, chat_id: int) -> list[int]:
     stmt = select(ChatMember.user_id).where(ChatMember.chat_id == chat_id).order_by(ChatMember.user_id)
     return list((await session.scalars(stmt)).all())

@@ -7,18 +7,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from basis.apps.messenger import attachments, chats, events, messages, views
+from basis.apps.messenger import attachments, chats, events, mail, messages, views
 from basis.apps.messenger.models import Message, SendKey
 from basis.apps.messenger.presence import Presence
 from basis.apps.messenger.schemas import MessageCreate, ReadOut
 from basis.apps.messenger.settings import MessengerSettings
-from basis.core.errors import BasisError, TooManyRequests
+from basis.core.errors import BasisError, ServiceUnavailable, TooManyRequests
 from basis.core.idempotency import Answer, IdempotencyStore, run_once
 from basis.core.infra import Infra
 from basis.core.logging import get_logger
+from basis.core.outage import HANDLED, OUTAGES
 from basis.settings import Settings
 
 log = get_logger("basis.messenger")
@@ -67,24 +67,21 @@ async def _replay(ctx: Context, answer: Answer) -> dict[str, Any]:
     return fresh or answer.body
 
 
-async def _earlier_answer(ctx: Context, sender_id: int, temp_id: str) -> Answer | None:
-    c = SendKey.__table__.c
-    row = (
-        await ctx.session.execute(
-            select(c.status_code, c.response_body).where(c.user_id == sender_id, c.key == temp_id)
-        )
-    ).one_or_none()
-    if row is None or row.status_code is None:
-        return None
-    return Answer(row.status_code, row.response_body, replayed=True)
-
-
 class _RateRefused(Exception):
     """Not a BasisError: the idempotency store must not keep this refusal for the temp_id."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("rate limited")
         self.retry_after = retry_after
+
+
+class _NotKept(Exception):
+    """A refusal (not a member, no such chat) the temp_id must not remember: the sender may be
+    added later and retry with the same temp_id."""
+
+    def __init__(self, error: BasisError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 async def send_message(
@@ -97,27 +94,37 @@ async def send_message(
 ) -> tuple[dict[str, Any], bool]:
     """The Message as a dict, and whether it was a repeat of an earlier send (nothing stored,
     nothing pushed, the rate limit untouched). ``acknowledge`` gets the message once stored,
-    before anyone is told: a sending socket hears its ACK before its own ``new_message``."""
+    before anyone is told: a sending socket hears its ACK before its own ``new_message``.
+
+    The hot path is one transaction of five statements (claim the temp_id, read the roster,
+    insert the message, stage the offline mail if due, store the answer) plus the rate limiter
+    and one presence look-up; nothing is read twice and nothing waits."""
     session = ctx.session
-    if data.temp_id is not None:
-        earlier = await _earlier_answer(ctx, sender_id, data.temp_id)
-        if earlier is not None:
-            return await _acknowledged(await _replay(ctx, earlier), acknowledge), True
-    await chats.require_member(session, chat_id=chat_id, user_id=sender_id)
     if data.attachments:
+        await chats.require_member(session, chat_id=chat_id, user_id=sender_id)
         await attachments.check(
             session=session, storage=ctx.infra.storage, user_id=sender_id, files=data.attachments
         )
-    await session.rollback()  # reads done: the claim and the work run in one fresh transaction
+        await session.rollback()  # reads done: the claim and the work run in one fresh transaction
+    members: list[int] = []
 
     async def work() -> dict[str, Any]:
+        try:
+            roster = await chats.roster(session, chat_id=chat_id, user_id=sender_id)
+        except BasisError as error:
+            raise _NotKept(error) from None
         # Counted only once the temp_id is claimed: a concurrent repeat waits for the claim and
         # replays, costing nothing; a refusal leaves the temp_id unused for a later retry.
         result = await ctx.infra.limiter.hit(ctx.app.send_limit, "messenger.send", str(sender_id))
         if not result.allowed:
             raise _RateRefused(result.retry_after)
         message = await messages.store(
-            session=session, chat_id=chat_id, sender_id=sender_id, text=data.text, temp_id=data.temp_id
+            session=session,
+            chat_id=chat_id,
+            sender_id=sender_id,
+            text=data.text,
+            temp_id=data.temp_id,
+            member_checked=True,
         )
         if data.attachments:
             await attachments.attach(
@@ -127,7 +134,14 @@ async def send_message(
                 user_id=sender_id,
                 files=data.attachments,
             )
-        return views.dump(await views.message_out(session, ctx.infra.storage, message, ctx.expires))
+            out = await views.message_out(session, ctx.infra.storage, message, ctx.expires)
+        else:
+            out = views.new_message_out(message)
+        # Staged in this transaction: the mail is due exactly when the message is durable. The
+        # presence look-up needs Redis: while it is away the send is refused (503), not stored.
+        await mail.stage(ctx, chat_id=chat_id, sender_id=sender_id, message_id=message.id, roster=roster)
+        members[:] = [uid for uid, _ in roster]
+        return views.dump(out)
 
     try:
         done = await run_once(
@@ -142,14 +156,26 @@ async def send_message(
     except _RateRefused as refused:
         await session.rollback()
         raise TooManyRequests("Too many messages; slow down", retry_after=refused.retry_after) from None
+    except _NotKept as refused:
+        await session.rollback()
+        raise refused.error from None
     if done.value is None:
         return await _acknowledged(await _replay(ctx, done.answer), acknowledge), True
     body = await _acknowledged(done.value, acknowledge)
-    members = await chats.member_ids(session, chat_id)
-    await session.rollback()
-    await events.to_users(ctx.infra.hub, members, events.chat_event("new_message", chat_id, message=body))
-    await _offline_mail(ctx, chat_id=chat_id, sender_id=sender_id, message_id=body["id"], members=members)
+    await _tell(ctx, members, events.chat_event("new_message", chat_id, message=body))
     return body, False
+
+
+async def _tell(ctx: Context, members: list[int], event: dict[str, Any]) -> None:
+    """Publish after the commit: the change is durable and acknowledged whatever happens here.
+    Redis away now means the others catch up on reconnect (``after_id``); the outage is
+    counted, the answer stays a success."""
+    try:
+        await events.to_users(ctx.infra.hub, members, event)
+    except HANDLED as error:
+        OUTAGES.failed(error, f"messenger {event['type']}")
+    except ServiceUnavailable as error:  # the hub's own refusal (realtime_unavailable)
+        OUTAGES.failed(ConnectionError(str(error.detail)), f"messenger {event['type']}")
 
 
 async def _acknowledged(
@@ -158,17 +184,6 @@ async def _acknowledged(
     if acknowledge is not None:
         await acknowledge(body)
     return body
-
-
-async def _offline_mail(
-    ctx: Context, *, chat_id: int, sender_id: int, message_id: int, members: list[int]
-) -> None:
-    from basis.apps.messenger import mail  # the job module registers its job on import
-
-    try:
-        await mail.schedule(ctx, chat_id=chat_id, sender_id=sender_id, message_id=message_id, members=members)
-    except Exception as error:  # the message is stored and pushed; a lost mail is only logged
-        log.warning("messenger offline mail not scheduled", chat_id=chat_id, error=str(error))
 
 
 async def edit_message(
@@ -190,7 +205,7 @@ async def delete_message(ctx: Context, *, user_id: int, chat_id: int, message_id
 async def _commit_and_tell(ctx: Context, chat_id: int, event: dict[str, Any]) -> None:
     members = await chats.member_ids(ctx.session, chat_id)
     await ctx.session.commit()
-    await events.to_users(ctx.infra.hub, members, event)
+    await _tell(ctx, members, event)
 
 
 async def read(ctx: Context, *, user_id: int, chat_id: int, message_id: int) -> ReadOut:

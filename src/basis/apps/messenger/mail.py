@@ -4,7 +4,6 @@ quiet period has passed. Muted chats and one's own messages never mail."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
 
 log = get_logger("basis.messenger.mail")
 JOB = "messenger.offline_mail"
+WAIT_PREFIX = "basis:kv:"
 LOCAL_PRESENCE: list[Presence] = []
 """The serving process's presence, for jobs run in that process (no Redis)."""
 
@@ -52,34 +52,48 @@ def read_mute_token(settings: Settings, token: str) -> tuple[int, int] | None:
     return claims["c"], claims["u"]
 
 
-async def schedule(
-    ctx: Context, *, chat_id: int, sender_id: int, message_id: int, members: list[int]
+async def stage(
+    ctx: Context, *, chat_id: int, sender_id: int, message_id: int, roster: list[tuple[int, bool]]
 ) -> None:
-    """One waiting job per chat and member at a time; the job mails about whatever is unread."""
-    others = [uid for uid in members if uid != sender_id]
-    if not others:
-        return
-    # Muted members never get mail: no job for them at all.
-    quiet = select(ChatMember.user_id).where(ChatMember.chat_id == chat_id, ChatMember.muted.is_(True))
-    muted = set((await ctx.session.scalars(quiet)).all())
-    await ctx.session.rollback()
-    others = [uid for uid in others if uid not in muted]
+    """Stage the mail job in the send's own transaction, due when the delay has passed (the
+    core outbox's ``not_before``): it is queued if and only if the message is stored, and a
+    restart in between loses nothing. At most one waiting job per chat and member: a member
+    already waiting for a mail about this chat is not staged again."""
+    others = [uid for uid, muted in roster if uid != sender_id and not muted]
     if not others:
         return
     online = await ctx.presence.online(others)
+    offline = [uid for uid in others if uid not in online]
+    if not offline:
+        return
     delay = ctx.app.offline_mail_delay_seconds
-    for uid in others:
-        if uid in online:
-            continue
-        if not await ctx.infra.kv.set(f"messenger:mail-wait:{chat_id}:{uid}", "1", max(1, delay), nx=True):
-            continue
-        await ctx.infra.jobs.enqueue(
-            JOB,
-            key=f"messenger-mail:{chat_id}:{uid}:{message_id}",
-            chat_id=chat_id,
-            user_id=uid,
-            message_id=message_id,
-        )
+    waiting = await _claim_waits(ctx, chat_id, offline, max(1, delay))
+    if not waiting:
+        return
+    ctx.infra.jobs.stage(
+        ctx.session,
+        JOB,
+        key=f"messenger-mail:{chat_id}:{message_id}",
+        not_before=utcnow() + dt.timedelta(seconds=delay),
+        chat_id=chat_id,
+        user_ids=waiting,
+        message_id=message_id,
+    )
+
+
+async def _claim_waits(ctx: Context, chat_id: int, user_ids: list[int], ttl: int) -> list[int]:
+    """The members not already waiting for a mail about the chat, now marked as waiting: one
+    round trip to Redis for the whole list (a set-if-absent each), not one per member."""
+    keys = [f"messenger:mail-wait:{chat_id}:{uid}" for uid in user_ids]
+    redis = ctx.infra.redis
+    if redis is None:
+        claimed = [await ctx.infra.kv.set(key, "1", ttl, nx=True) for key in keys]
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(f"{WAIT_PREFIX}{key}", "1", ex=ttl, nx=True)
+            claimed = await pipe.execute()
+    return [uid for uid, ok in zip(user_ids, claimed, strict=True) if ok]
 
 
 def _presence(ctx: JobContext) -> tuple[Presence, Redis | None]:
@@ -89,21 +103,35 @@ def _presence(ctx: JobContext) -> tuple[Presence, Redis | None]:
     return (LOCAL_PRESENCE[-1] if LOCAL_PRESENCE else MemoryPresence()), None
 
 
-async def _is_online(ctx: JobContext, user_id: int) -> bool:
+async def _online(ctx: JobContext, user_ids: list[int]) -> set[int]:
     presence, redis = _presence(ctx)
     try:
-        return bool(await presence.online([user_id]))
+        return await presence.online(user_ids)
     finally:
         if redis is not None:
             await redis.aclose()
 
 
 @job(JOB, retries=3)
-async def offline_mail(ctx: JobContext, *, chat_id: int, user_id: int, message_id: int) -> None:
+async def offline_mail(
+    ctx: JobContext,
+    *,
+    chat_id: int,
+    message_id: int,
+    user_ids: list[int] | None = None,
+    user_id: int | None = None,
+) -> None:
+    """Runs when due (the outbox holds it until then): one mail per member still offline with
+    something unread. ``user_id`` is the one-member form jobs queued by earlier versions used."""
+    wanted = list(user_ids or []) + ([user_id] if user_id is not None else [])
+    online = await _online(ctx, wanted)
+    for uid in wanted:
+        if uid not in online:
+            await _mail_one(ctx, chat_id=chat_id, user_id=uid)
+
+
+async def _mail_one(ctx: JobContext, *, chat_id: int, user_id: int) -> None:
     app = ctx.settings.app(MessengerSettings)
-    await asyncio.sleep(app.offline_mail_delay_seconds)
-    if await _is_online(ctx, user_id):
-        return
     async with ctx.sessionmaker() as session:
         member = await session.get(ChatMember, (chat_id, user_id))
         if member is None or member.muted:

@@ -18,11 +18,27 @@ from basis.core.time import utcnow
 
 
 async def store(
-    *, session: AsyncSession, chat_id: int, sender_id: int, text: str, temp_id: str | None
+    *,
+    session: AsyncSession,
+    chat_id: int,
+    sender_id: int,
+    text: str,
+    temp_id: str | None,
+    member_checked: bool = False,
 ) -> Message:
-    """A new message of a member (checked). Does not commit."""
-    await require_member(session, chat_id=chat_id, user_id=sender_id)
-    message = Message(chat_id=chat_id, sender_id=sender_id, text=text, client_id=temp_id, created_at=utcnow())
+    """A new message of a member (checked here unless the caller did in this transaction).
+    Does not commit."""
+    if not member_checked:
+        await require_member(session, chat_id=chat_id, user_id=sender_id)
+    message = Message(
+        chat_id=chat_id,
+        sender_id=sender_id,
+        text=text,
+        client_id=temp_id,
+        created_at=utcnow(),
+        edited_at=None,
+        deleted_at=None,
+    )
     session.add(message)
     await session.flush()
     return message

@@ -131,6 +131,7 @@ async def list_messages(
     responses={
         200: {"description": "a repeated temp_id: the first message"},
         429: {"description": "rate_limited"},
+        503: {"description": "unavailable: the database or Redis is away; nothing was stored, send again"},
     },
 )
 async def send_message(

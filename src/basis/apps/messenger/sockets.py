@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from basis.apps.messenger import chats, events, flows, messages
 from basis.apps.messenger.schemas import MessageCreate
+from basis.core import outage
 from basis.core.errors import BasisError
 from basis.core.logging import get_logger
 from basis.core.realtime.sockets import Socket, serve_socket
@@ -136,6 +137,12 @@ async def on_frame(socket: Socket[SocketUser], frame: Any) -> None:
         await socket.send(_error(error.status, error.code, error.detail, temp_id))
     except BasisError as error:
         await socket.send(_error(error.status_code, error.code, error.detail, temp_id))
+    except outage.HANDLED as error:
+        # The database or Redis is away: nothing was acknowledged, the client resends the same
+        # temp_id later (as REST's 503 with Retry-After); one log line per outage, not per event.
+        outage.OUTAGES.failed(error, f"ws {str(frame.get('type'))[:50]}")
+        event = _error(503, "unavailable", "A service is unavailable just now; send again shortly", temp_id)
+        await socket.send({**event, "retry_after": outage.RETRY_AFTER_SECONDS})
     except Exception:  # one bad event never ends the socket
         log.exception("messenger socket event failed", type=str(frame.get("type"))[:50])
         await socket.send(_error(500, "internal_error", "The event could not be handled", temp_id))

@@ -48,6 +48,20 @@ async def messages_out(
     return out
 
 
+def new_message_out(m: Message) -> MessageOut:
+    """A message just stored without attachments: nothing to look up."""
+    return MessageOut(
+        id=m.id,
+        chat_id=m.chat_id,
+        sender_id=m.sender_id,
+        text=m.text,
+        attachments=[],
+        created_at=m.created_at,
+        edited_at=m.edited_at,
+        deleted_at=m.deleted_at,
+    )
+
+
 async def message_out(session: AsyncSession, storage: Storage, row: Message, expires_in: int) -> MessageOut:
     return (await messages_out(session, storage, [row], expires_in))[0]
 
