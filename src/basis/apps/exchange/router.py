@@ -121,12 +121,6 @@ async def commit_and_rematch(
     """Commits a listing change and re-matches its owner: in the background through a job staged
     in the same transaction (queued if and only if the change commits, kept in the outbox while
     Redis is away), or now."""
-    if settings.rematch_in_background and session.get_bind().dialect.name == "sqlite":
-        # The outbox queues staged jobs on a second connection while the commit still holds the
-        # first, and SQLite's pool has one: there the job is queued right after the commit.
-        await session.commit()
-        await jobs.schedule(queue, session, user_ids)
-        return
     if settings.rematch_in_background:
         jobs.stage(queue, session, user_ids)
         await session.commit()

@@ -45,7 +45,6 @@ from basis.apps.warehouse import ledger, movement_pg
 from basis.apps.warehouse.catalogue import ensure_default_location
 from basis.apps.warehouse.movements import LOW_STOCK_JOB
 from basis.apps.warehouse.schemas import MovementCreate, MovementPublic
-from basis.core import outbox
 from basis.core.db import retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.idempotency import Answer, IdempotencyStore, fingerprint, key_conflict
@@ -207,36 +206,12 @@ class MovementWriter:
             outcomes = await retry_transient(
                 attempt, before_retry=session.rollback, on_retry=ledger.log_retry
             )
-        await send_staged(session)
         return outcomes
 
 
-_DEFERRED = "basis.warehouse.staged_jobs"
-
-
 async def commit(session: AsyncSession) -> None:
-    """Commit, keeping the staged low-stock jobs to be queued once the session gave its connection
-    back (``send_staged``). The outbox would queue them inside the commit, while the session still
-    holds its connection, and deleting their outbox rows needs another one: on SQLite, whose engine
-    has one connection per process, that waited for the pool's timeout (60 s)."""
-    await session.flush()
-    ready = session.sync_session.info.pop(outbox._READY, None)
+    """Commit the batch; its staged low-stock mails are queued by the outbox as it commits."""
     await session.commit()
-    if ready:
-        session.sync_session.info[_DEFERRED] = ready
-
-
-async def send_staged(session: AsyncSession) -> None:
-    """Queue the jobs ``commit`` kept (their rows are committed: a crash before this leaves them to
-    the outbox sweep)."""
-    ready = session.sync_session.info.pop(_DEFERRED, None)
-    if not ready:
-        return
-    by_queue: dict[int, tuple[JobQueue, list[Any]]] = {}
-    for queue, row in ready:
-        by_queue.setdefault(id(queue), (queue, []))[1].append(row)
-    for queue, rows in by_queue.values():
-        await outbox.send(queue, rows)
 
 
 def _unavailable() -> ServiceUnavailable:
