@@ -174,7 +174,7 @@ async def read_chat_up_to(chat_id: ChatId, data: ReadIn, user: CurrentUser, ctx:
     return await flows.read(ctx, user_id=user.id, chat_id=chat_id, message_id=data.message_id)
 
 
-@router.get("/search")
+@router.get("/search", responses={404: {"description": "not_found: the chat_id names no chat of yours"}})
 async def search_messages(
     user: CurrentUser,
     ctx: ContextDep,
@@ -209,7 +209,11 @@ async def presign(data: PresignIn, user: CurrentUser, ctx: ContextDep) -> Presig
     return PresignOut(url=url, object_key=key, expires_in=expires)
 
 
-@router.post("/attachments/link", status_code=204)
+@router.post(
+    "/attachments/link",
+    status_code=204,
+    responses={404: {"description": "not_found: no message of yours with this id"}},
+)
 async def link_attachment(data: LinkIn, user: CurrentUser, ctx: ContextDep) -> Response:
     await flows.link(ctx, user_id=user.id, data=data)
     return NO_CONTENT
