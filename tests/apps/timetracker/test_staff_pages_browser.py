@@ -211,3 +211,132 @@ async def test_staff_do_the_days_work_in_english_and_in_ukrainian(
             assert signed.status_code == 200
     hosts = {urlsplit(address).hostname for address in seen if not address.startswith("data:")}
     assert hosts == {"127.0.0.1"}, json.dumps(sorted(set(seen))[:20])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_roles_swap_languages_for_the_other_tasks(
+    backend: str,
+    chromium: str,
+    make_user: MakeUser,
+    live_servers: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tasks the first walk left to one role or one language: an admin in Ukrainian corrects
+    a day, reads statistics, takes the schedule PDF and the payroll export and lists employees;
+    an operator in English watches the day's dashboard, reads statistics, plans and exports."""
+    from playwright.async_api import async_playwright
+    from pypdf import PdfReader
+
+    await make_user(role="admin", email="boss@example.com")
+    await make_user(role="operator", email="floor@example.com")
+    base = browser_support.fixed_public_url(monkeypatch)
+    today = utcnow().date()
+    seen: list[str] = []
+    with live_servers(1, public_url=base) as (url,):
+        assert url == base
+        async with httpx.AsyncClient(base_url=base) as http:
+            login = await http.post(
+                "/auth/login", json={"email": "boss@example.com", "password": DEFAULT_PASSWORD}
+            )
+            admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            worker = await http.post(
+                "/api/employees", json={"full_name": "Марія Коваленко", "nfc_uid": "04:BB:01"}, headers=admin
+            )
+            assert worker.status_code == 201, worker.text
+            person = worker.json()
+            terminal = await http.post("/api/terminals", json={"name": "Склад"}, headers=admin)
+            assert terminal.status_code == 201, terminal.text
+            key = terminal.json()["api_key"]
+        async with async_playwright() as pw:
+            browser = await browser_support.launch(pw, chromium)
+            try:
+                # --- An admin, in Ukrainian.
+                context = await _context(browser, "uk-UA", seen)
+                page = await context.new_page()
+                _accept_dialogs(page)
+                await browser_support.admin_login(page, base, "boss@example.com")
+                await page.goto(f"{base}/admin/timetracker/manual?employee_id={person['id']}&day={today}")
+                await page.wait_for_selector("#manual-add")
+                await page.select_option("#manual-verb", "in")
+                await page.fill("#manual-time", "07:45")
+                await page.fill("#manual-reason", "картка вдома")
+                await page.click("#manual-submit")
+                await page.wait_for_selector("#manual-done")
+                rows = page.locator("#manual-events tbody tr")
+                assert await rows.count() == 1
+                await rows.first.locator("input[name=reason]").fill("помилка")
+                await rows.first.locator("button[type=submit]").click()
+                await page.wait_for_selector("#manual-done")
+                assert "Сканувань немає." in await page.inner_text("#manual-events")  # deleted
+                await page.select_option("#manual-verb", "pair")
+                await page.fill("#manual-time", "08:00")
+                await page.fill("#manual-time-out", "12:00")
+                await page.fill("#manual-reason", "відрядження")
+                await page.click("#manual-submit")
+                await page.wait_for_selector("#manual-done")
+                assert await page.locator("#manual-events tbody tr").count() == 2
+                await _shot(page, "admin-uk-manual-events")
+
+                await page.goto(f"{base}/admin/timetracker/stats?employee_id={person['id']}")
+                await page.wait_for_selector("#stats-chart")
+                assert "Відпрацьовано" in await page.content()
+                await _shot(page, "admin-uk-statistics")
+
+                await page.goto(f"{base}/admin/timetracker/schedule")
+                async with page.expect_download() as pdf_download:
+                    await page.click("#schedule-pdf")
+                pdf = await (await pdf_download.value).path()
+                text = "".join(p.extract_text() or "" for p in PdfReader(pdf).pages)
+                assert "Марія Коваленко" in text
+
+                await page.goto(f"{base}/admin/timetracker/exports")
+                async with page.expect_download() as csv_download:
+                    await page.click("#export-csv")
+                payroll = Path(await (await csv_download.value).path()).read_text(encoding="utf-8-sig")
+                assert "Марія Коваленко" in payroll
+
+                await page.goto(f"{base}/admin/employee/list")
+                assert "Марія Коваленко" in await page.content()
+                await _shot(page, "admin-uk-employees")
+                await context.close()
+
+                # --- An operator, in English.
+                context = await _context(browser, "en-US", seen)
+                page = await context.new_page()
+                _accept_dialogs(page)
+                await browser_support.admin_login(page, base, "floor@example.com")
+                await _menu(page, "Day dashboard")
+                await page.wait_for_url(f"{base}/admin/timetracker/day")
+                await page.wait_for_function("document.body.dataset.live === 'on'")
+                async with httpx.AsyncClient(base_url=base) as http:
+                    scan = await http.post(
+                        "/api/terminal/scan", json={"uid": "04:BB:01"}, headers={"X-Terminal-Key": key}
+                    )
+                    assert scan.status_code in (200, 201), scan.text
+                await page.wait_for_selector("#day-scans >> text=Марія Коваленко", timeout=15000)
+                await _shot(page, "operator-en-day-dashboard")
+
+                await page.goto(f"{base}/admin/timetracker/stats?employee_id={person['id']}")
+                await page.wait_for_selector("#stats-chart")
+                assert "Worked" in await page.content()
+
+                await page.goto(f"{base}/admin/timetracker/schedule")
+                await page.locator(f"tr[data-e='{person['id']}'] td.grid-cell").nth(0).click()
+                await page.fill("#grid-shift", "10:00-14:00")
+                await page.click("#grid-apply")
+                await page.click("#grid-save")
+                await page.wait_for_selector("#grid-message")
+                assert await page.inner_text(f"tr[data-e='{person['id']}'] .grid-total") == "4:00"
+                await _shot(page, "operator-en-schedule-grid")
+
+                await page.goto(f"{base}/admin/timetracker/exports")
+                async with page.expect_download() as xlsx_download:
+                    await page.click("#export-xlsx")
+                assert (await (await xlsx_download.value).path()).stat().st_size > 0
+                refused = await page.goto(f"{base}/admin/employee/list")
+                assert refused is not None and refused.status in (403, 404)
+                await context.close()
+            finally:
+                await browser.close()
+    hosts = {urlsplit(address).hostname for address in seen if not address.startswith("data:")}
+    assert hosts == {"127.0.0.1"}, json.dumps(sorted(set(seen))[:20])
