@@ -3,17 +3,14 @@ by a few workers, with the retries, splits and 503s of a batch the database did 
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import deque
 from collections.abc import Sequence
 
-from prometheus_client import Histogram
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from basis.apps.timetracker import exceptions as exc
 from basis.apps.timetracker.ingest import SCANS, Answer, Scan, process
 from basis.core import outage
+from basis.core.batching import BatchQueue, batch_metrics
 from basis.core.db import Database, is_lock_timeout, is_transient, retry_transient
 from basis.core.errors import ServiceUnavailable
 from basis.core.logging import get_logger
@@ -26,18 +23,7 @@ MAX_BATCH = 256
 WORKERS = 2
 """Batches in their transactions at once, each on its own connection: while one waits for the
 database, the next is read and decided (measured: a third adds nothing on two cores)."""
-BATCH_SIZE = Histogram(
-    "basis_timetracker_scan_batch_size",
-    "Scans decided together in one transaction",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-)
-BATCH_SECONDS = Histogram(
-    "basis_timetracker_scan_batch_seconds",
-    "Time from taking a batch off the queue to its answers",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
-
-_Pending = list[tuple[Scan, "asyncio.Future[Answer]"]]
+METRICS = batch_metrics("basis_timetracker_scan", "Scans")
 
 
 class ScanWriter:
@@ -53,74 +39,26 @@ class ScanWriter:
     ) -> None:
         self._db = db
         self._settings = settings
-        self._max_batch = max_batch
-        self._workers = workers
-        self._queue: deque[_Pending] = deque()
-        self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._busy = 0
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
+        self._queue: BatchQueue[Scan, Answer] = BatchQueue(
+            self._answers,
+            name="timetracker-scan-writer",
+            unavailable=_unavailable,
+            closing=lambda: ServiceUnavailable(
+                "The server is shutting down; send the scan again", code="shutting_down"
+            ),
+            metrics=METRICS,
+            max_batch=max_batch,
+            workers=workers,
+        )
 
     async def submit(self, scans: Sequence[Scan]) -> list[Answer]:
         """Decide ``scans`` in this order: an Outcome or the refusal for each (ServiceUnavailable
         for a scan that could not be stored)."""
-        if self._closing:
-            raise ServiceUnavailable("The server is shutting down; send the scan again", code="shutting_down")
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Answer]] = [loop.create_future() for _ in scans]
-        self._queue.append(list(zip(scans, futures, strict=True)))
-        self._idle.clear()
-        if not self._tasks:
-            self._tasks = [
-                loop.create_task(self._run(), name=f"timetracker-scan-writer-{n}")
-                for n in range(self._workers)
-            ]
-        self._wakeup.set()
-        return list(await asyncio.gather(*futures))
+        return await self._queue.submit(scans)
 
     async def close(self) -> None:
         """Decide what is queued, then stop."""
-        self._closing = True
-        if not self._tasks:
-            return
-        await self._idle.wait()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-
-    def _take(self) -> _Pending:
-        batch: _Pending = []
-        while self._queue and (not batch or len(batch) + len(self._queue[0]) <= self._max_batch):
-            batch.extend(self._queue.popleft())
-        return batch
-
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch = self._take()
-                self._busy += 1
-                started = time.perf_counter()
-                answers: list[Answer] = []
-                try:
-                    answers = await self._answers([scan for scan, _ in batch])
-                except Exception:  # a bug: the worker must live on
-                    log.exception("timetracker_scan_writer_failed", scans=len(batch))
-                finally:
-                    self._busy -= 1
-                    BATCH_SIZE.observe(len(batch))
-                    BATCH_SECONDS.observe(time.perf_counter() - started)
-                    # Nobody waits forever, not even when the batch was cancelled (shutdown);
-                    # a done future is a request that went away: its scan is decided all the same.
-                    for n, (_, future) in enumerate(batch):
-                        if not future.done():
-                            future.set_result(answers[n] if n < len(answers) else _unavailable())
-            if self._busy == 0 and not self._queue:
-                self._idle.set()
+        await self._queue.close()
 
     async def _answers(self, scans: list[Scan]) -> list[Answer]:
         """The batch's answers; a scan that could not be decided gets ServiceUnavailable."""

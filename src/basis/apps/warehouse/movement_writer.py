@@ -27,15 +27,11 @@ fails only itself.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from prometheus_client import Histogram
 from sqlalchemy import Table, bindparam, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +41,7 @@ from basis.apps.warehouse import ledger, movement_pg
 from basis.apps.warehouse.catalogue import ensure_default_location
 from basis.apps.warehouse.movements import LOW_STOCK_JOB
 from basis.apps.warehouse.schemas import MovementCreate, MovementPublic
+from basis.core.batching import BatchQueue, batch_metrics
 from basis.core.db import retry_transient
 from basis.core.errors import BasisError, ServiceUnavailable
 from basis.core.idempotency import Answer, IdempotencyStore, fingerprint, key_conflict
@@ -59,16 +56,7 @@ MAX_BATCH = 256
 WORKERS = 2
 """Batches in their transactions at once, each on its own connection: while one holds a hot
 product's lock, the next is read and waits for it."""
-BATCH_SIZE = Histogram(
-    "basis_warehouse_movement_batch_size",
-    "Movements decided together in one transaction",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-)
-BATCH_SECONDS = Histogram(
-    "basis_warehouse_movement_batch_seconds",
-    "Time from taking a batch off the queue to its answers",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
+METRICS = batch_metrics("basis_warehouse_movement", "Movements")
 
 Outcome = Answer | BasisError
 
@@ -81,7 +69,6 @@ class Request:
     payload: Any
     """What W5 compares: the same key with another payload is a conflict."""
     digest: str
-    future: asyncio.Future[Outcome] = field(repr=False, default=None)  # type: ignore[assignment]
 
 
 def movement_answer(row: dict[str, Any]) -> Answer:
@@ -112,79 +99,29 @@ class MovementWriter:
         self._sessionmaker = sessionmaker
         self._keys = keys
         self._jobs = jobs
-        self._max_batch = max_batch
-        self._workers = workers
-        self._queue: deque[Request] = deque()
-        self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._busy = 0
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
+        self._queue: BatchQueue[Request, Outcome | BaseException] = BatchQueue(
+            self._decide,
+            name="warehouse-movement-writer",
+            unavailable=_unavailable,
+            closing=lambda: ServiceUnavailable(
+                "The server is shutting down; send the movement again", code="shutting_down"
+            ),
+            metrics=METRICS,
+            max_batch=max_batch,
+            workers=workers,
+        )
 
     async def submit(self, data: MovementCreate, *, actor_id: int, key: str | None, payload: Any) -> Answer:
         """The movement's answer (a replay for a known key); raises its refusal."""
-        if self._closing:
-            raise ServiceUnavailable(
-                "The server is shutting down; send the movement again", code="shutting_down"
-            )
-        loop = asyncio.get_running_loop()
         request = Request(data, actor_id, key, payload, fingerprint(payload) if key is not None else "")
-        request.future = loop.create_future()
-        self._queue.append(request)
-        self._idle.clear()
-        if not self._tasks:
-            self._tasks = [
-                loop.create_task(self._run(), name=f"warehouse-movement-writer-{n}")
-                for n in range(self._workers)
-            ]
-        self._wakeup.set()
-        outcome = await request.future
+        (outcome,) = await self._queue.submit([request])
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
     async def close(self) -> None:
         """Decide what is queued, then stop."""
-        self._closing = True
-        if not self._tasks:
-            return
-        await self._idle.wait()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-
-    def _take(self) -> list[Request]:
-        batch: list[Request] = []
-        while self._queue and len(batch) < self._max_batch:
-            batch.append(self._queue.popleft())
-        return batch
-
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch = self._take()
-                self._busy += 1
-                started = time.perf_counter()
-                outcomes: list[Outcome | BaseException] = []
-                try:
-                    outcomes = await self._decide(batch)
-                except Exception as error:  # a bug: the worker must live on
-                    log.exception("warehouse_movement_writer_failed", movements=len(batch))
-                    outcomes = [error] * len(batch)
-                finally:
-                    self._busy -= 1
-                    BATCH_SIZE.observe(len(batch))
-                    BATCH_SECONDS.observe(time.perf_counter() - started)
-                    # A done future is a request that went away: its movement is decided all the same.
-                    for n, request in enumerate(batch):
-                        if not request.future.done():
-                            request.future.set_result(outcomes[n] if n < len(outcomes) else _unavailable())  # type: ignore[arg-type]
-            if self._busy == 0 and not self._queue:
-                self._idle.set()
+        await self._queue.close()
 
     async def _decide(self, batch: list[Request]) -> list[Outcome | BaseException]:
         try:
