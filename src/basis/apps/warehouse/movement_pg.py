@@ -97,10 +97,9 @@ async def decide_batch(
             with contextlib.suppress(psycopg.Error):
                 await raw.rollback()
         raise DBAPIError.instance(None, None, error, psycopg.Error, connection_invalidated=lost) from error
-    # Without staged mails the pipeline committed already; this ends the session's transaction.
-    from basis.apps.warehouse.movement_writer import commit
-
-    await commit(session)
+    # Without staged mails the pipeline committed already; this ends the session's transaction
+    # (and the outbox queues the staged mails as it commits).
+    await session.commit()
     return outcomes
 
 
@@ -113,6 +112,7 @@ async def _run(
 ) -> tuple[list[Outcome], bool]:
     from basis.apps.warehouse.movement_writer import (
         answer_entries,
+        entry_rows,
         leaders_of,
         plan,
         replay_of,
@@ -186,22 +186,8 @@ async def _run(
     # Indexes into ``todo``'s sub-batch: back to the batch's own.
     accepted = [(todo[m], posting, after, crossed) for m, posting, after, crossed in accepted]
     rows = [
-        {
-            "id": movement_id,
-            "product_id": posting.product_id,
-            "location_id": posting.location_id,
-            "movement_type": posting.movement_type,
-            "quantity": posting.quantity,
-            "balance_after": after,
-            "user_id": batch[n].actor_id,
-            "reason": posting.reason,
-            "reference": posting.reference,
-            "idempotency_key": batch[n].key,
-            "transfer_id": None,
-            "check_id": None,
-            "created_at": now,
-        }
-        for (n, posting, after, _crossed), movement_id in zip(accepted, ids, strict=False)
+        {"id": movement_id, **row}
+        for row, movement_id in zip(entry_rows(batch, accepted, now), ids, strict=False)
     ]
     staged = any(crossed for *_rest, crossed in accepted) and jobs is not None
     answer_entries(session, accepted, rows, [row["id"] for row in rows], outcomes, jobs)

@@ -146,11 +146,6 @@ class MovementWriter:
         return outcomes
 
 
-async def commit(session: AsyncSession) -> None:
-    """Commit the batch; its staged low-stock mails are queued by the outbox as it commits."""
-    await session.commit()
-
-
 def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The movement could not be stored just now; send it again", code="unavailable")
 
@@ -174,7 +169,7 @@ async def decide_batch(
     for follower, leader in leaders.followers.items():
         outcomes[follower] = replay_of(batch, follower, leader, outcomes)
     await _finish_keys(session, batch, keys, leaders.claimed, outcomes)
-    await commit(session)
+    await session.commit()
     return [outcome for outcome in outcomes if outcome is not None]
 
 
