@@ -58,7 +58,7 @@ async def test_the_panel_speaks_the_language_of_basis_pages(
         page = await client.get(
             "/admin/user/list", headers={"Accept-Language": "ru" if code != "ru" else "uk"}
         )
-        assert page.status_code == 200
+        assert page.status_code == 200 and page.headers["content-language"] == code
         assert logout in page.text and search in page.text, code
         others = {TEXTS[other][1] for other in TEXTS if other != code} - {logout}
         assert not any(f">{word}<" in page.text.replace(" ", "").replace("\n", "") for word in others)

@@ -24,9 +24,10 @@ from babel.support import Translations
 from sqladmin import ModelView
 from sqladmin import i18n as sqladmin_i18n
 from sqladmin.helpers import secure_filename
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basis.core import i18n
 from basis.core.errors import BasisError
@@ -45,9 +46,20 @@ class PanelLanguage:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            sqladmin_i18n.set_locale(i18n.request_language(HTTPConnection(scope)))
-        await self.app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        code = i18n.request_language(HTTPConnection(scope))
+        sqladmin_i18n.set_locale(code)
+
+        async def answer(message: Message) -> None:
+            # SQLAdmin's base template says lang="en" whatever it renders: the header tells the truth.
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("content-language", code)
+            await send(message)
+
+        await self.app(scope, receive, answer)
 
 
 def register_panel_catalogs() -> None:
