@@ -5,6 +5,10 @@ service (so the panel audits and refuses exactly as the API does), and a domain 
 as the message the form shows. The panel itself (authentication, mounting) lives in identity;
 it puts its authentication backend, which knows the signed-in admin, on the panel's state under
 ``AUTH_STATE``.
+
+The panel speaks the language of Basis's own pages (``speak_basis_languages``): SQLAdmin's
+catalogs for its own texts (``en``, ``ru``) and Basis's ``locale/uk/LC_MESSAGES/admin.po``
+for Ukrainian, which SQLAdmin does not ship.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from babel.support import Translations
 from sqladmin import ModelView
+from sqladmin import i18n as sqladmin_i18n
 from sqladmin.helpers import secure_filename
-from starlette.requests import Request
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from basis.core import i18n
 from basis.core.errors import BasisError
@@ -27,6 +35,67 @@ from basis.core.spreadsheets import safe_cell
 
 T = TypeVar("T")
 AUTH_STATE = "basis_admin_auth"
+
+
+class PanelLanguage:
+    """ASGI middleware of the panel: each request in the language Basis's pages would answer it
+    in (``i18n.request_language``: the ``basis_lang`` cookie, else Accept-Language, else
+    English), made SQLAdmin's active locale for its templates and messages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        code = i18n.request_language(HTTPConnection(scope))
+        sqladmin_i18n.set_locale(code)
+
+        async def answer(message: Message) -> None:
+            # SQLAdmin's base template says lang="en" whatever it renders: the header tells the truth.
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("content-language", code)
+            await send(message)
+
+        await self.app(scope, receive, answer)
+
+
+def register_panel_catalogs() -> None:
+    """The one place Basis adds to SQLAdmin's catalogs: each of Basis's languages SQLAdmin does
+    not ship gets Basis's ``admin``-domain catalog. SQLAdmin 0.32 has no public call for this;
+    its ``sqladmin.i18n.translations`` (language -> catalog) is what ``set_locale`` reads."""
+    for code in i18n.LANGUAGES:
+        if code not in sqladmin_i18n.translations:
+            loaded = Translations.load(str(i18n.LOCALE_DIR), [code], i18n.ADMIN_DOMAIN)
+            if isinstance(loaded, Translations):
+                sqladmin_i18n.translations[code] = loaded
+
+
+def speak_basis_languages(admin: Any) -> None:
+    """Make a freshly built SQLAdmin ``Admin`` translate its own texts per request into the
+    language of Basis's pages. Call it before the panel serves its first request."""
+    register_panel_catalogs()
+    env = admin.templates.env
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        sqladmin_i18n.gettext, sqladmin_i18n.ngettext, newstyle=True
+    )
+    env.globals["get_locale"] = sqladmin_i18n.get_locale
+    admin.admin.add_middleware(PanelLanguage)  # outermost: before authentication and forms
+
+
+def _panel_gettext(lang: i18n.Lang) -> Callable[..., str]:
+    """Basis's gettext for ``lang``, SQLAdmin's for the panel texts Basis's catalog lacks
+    (a Basis page inside the panel layout, e.g. the confirmation page's "Logout")."""
+
+    def gettext(message: str, **values: Any) -> str:
+        text = i18n.translations(lang.code).gettext(message)
+        if text == message:
+            text = sqladmin_i18n.gettext(message)
+        return text % values if values else text
+
+    return gettext
 
 
 def clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +255,7 @@ class ServiceView(RoleGate, ModelView):
         lang = i18n.lang(i18n.request_language(request))
         label = self._custom_actions_in_list.get(slug) or self._custom_actions_in_detail.get(slug, slug)
         content = await template.render_async(
-            **lang.context(),
+            **{**lang.context(), "gettext": _panel_gettext(lang), "_": _panel_gettext(lang)},
             request=request,
             label=lang.gettext(label),
             message=lang.gettext(message),

@@ -2,8 +2,10 @@
 
 The catalogs live in ``basis/locale/<lang>/LC_MESSAGES/messages.po`` with their compiled
 ``messages.mo`` beside them (``python -m basis.core.i18n`` compiles them; a test fails when a
-``.mo`` no longer matches its ``.po``). A page's language is the signed-in user's setting when
-there is one, else the browser's ``Accept-Language``, else English. Dates and numbers are
+``.mo`` no longer matches its ``.po``). Beside them, ``admin.po`` holds the admin panel's own
+texts (SQLAdmin's ``admin`` domain) for a language SQLAdmin does not ship (``core.admin``).
+A page's language is the signed-in user's setting when there is one, else the browser's
+``Accept-Language``, else English. Dates and numbers are
 formatted by Babel for that language.
 """
 
@@ -28,6 +30,7 @@ from starlette.requests import HTTPConnection
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "messages"
+ADMIN_DOMAIN = "admin"  # SQLAdmin's own texts, for the languages it lacks (uk)
 LANGUAGES: tuple[str, ...] = ("en", "uk", "ru")
 DEFAULT_LANGUAGE = "en"
 NAMES = {"en": "English", "uk": "Українська", "ru": "Русский"}
@@ -151,7 +154,10 @@ def compiled(po_path: Path) -> bytes:
 
 
 def catalogs() -> list[Path]:
-    return sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    """Every catalog: Basis's pages (``messages``) and the panel's own texts (``admin``)."""
+    return sorted(
+        po for domain in (DOMAIN, ADMIN_DOMAIN) for po in LOCALE_DIR.glob(f"*/LC_MESSAGES/{domain}.po")
+    )
 
 
 def stale() -> list[Path]:

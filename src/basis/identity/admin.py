@@ -34,6 +34,7 @@ from basis.core.admin import (
     confirmed_action,
     csv_export,
     local_time,
+    speak_basis_languages,
 )
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.net import client_ip
@@ -360,6 +361,7 @@ def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
         middlewares=[Middleware(AdminOriginCheck, settings=settings)],
     )
     auth.admin = admin
+    speak_basis_languages(admin)  # the panel's own texts in the language of Basis's pages
     setattr(admin.admin.state, AUTH_STATE, auth)
     for view in views:
         admin.add_view(view)
