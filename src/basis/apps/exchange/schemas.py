@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
+from pydantic_core import PydanticCustomError
 
 from basis.core.types import PrintableText, StorableText
 
@@ -30,7 +31,17 @@ def _distinct_cities(value: list[str]) -> list[str]:
     return value
 
 
-LooseId = int | str
+def _number_only(value: Any) -> Any:
+    """A JSON number (an integral float such as ``1.0`` too): never ``true`` or a string."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_number_only)]
+"""An integer as JSON Schema means it: ``1`` and ``1.0``, never ``true`` or ``"1"``."""
+
+LooseId = JsonInt | str
 """An id in a body, as a number or a string; one that names nothing is a 404 (``ids.parse``)."""
 
 
@@ -337,7 +348,7 @@ Resolution = Literal["listing_removed", "message_removed", "user_warned", "user_
 class ReviewCreate(Strict):
     exchange_id: Annotated[PrintableText, Field(min_length=1, max_length=64)]
     target_user_id: LooseId
-    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    rating: Annotated[JsonInt, Field(ge=1, le=5)]
     text: Annotated[StorableText, Field(max_length=2000)] | None = None
     is_public: bool = True
 

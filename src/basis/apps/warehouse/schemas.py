@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, UNITS, as_number
@@ -58,16 +63,67 @@ def _non_negative(value: Decimal) -> Decimal:
     return value
 
 
+# A quantity as a decimal string: plain digits (at most 12 before the point, at most 3 after),
+# no exponent, no spaces. The string branch of each quantity's schema declares it and the server
+# refuses any other string, so a client reads the rule from the document.
+_FRACTION = r"(\.\d{0,3})?"
+SIGNED_PATTERN = rf"^[+-]?(\d{{1,12}}{_FRACTION}|\.\d{{1,3}})$"
+NON_NEGATIVE_PATTERN = rf"^\+?(\d{{1,12}}{_FRACTION}|\.\d{{1,3}})$"
+POSITIVE_PATTERN = rf"^\+?(0*[1-9]\d{{0,11}}{_FRACTION}|0*\.([1-9]\d{{0,2}}|0[1-9]\d?|00[1-9]))$"
+
+
+def _quantity_text(pattern: str) -> BeforeValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not compiled.fullmatch(value):
+            raise PydanticCustomError(
+                "decimal_text",
+                "A quantity as text is a plain decimal: digits, at most 3 after the point",
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def _quantity_schema(pattern: str, number: dict[str, object]) -> WithJsonSchema:
+    bound = float(MAX_QUANTITY)
+    number = {"type": "number", "exclusiveMaximum": bound, **number}
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": pattern}]})
+
+
 _number_out = PlainSerializer(as_number, return_type=int | float, when_used="json")
-QuantityIn = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_quantity)]
+_Quantity = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_quantity)]
+QuantityIn = Annotated[
+    _Quantity,
+    _quantity_text(SIGNED_PATTERN),
+    _quantity_schema(SIGNED_PATTERN, {"exclusiveMinimum": -float(MAX_QUANTITY)}),
+]
 """A JSON number or a decimal string, at most three decimal places."""
-PositiveQuantity = Annotated[QuantityIn, AfterValidator(_positive)]
-NonNegativeQuantity = Annotated[QuantityIn, AfterValidator(_non_negative)]
+PositiveQuantity = Annotated[
+    _Quantity,
+    AfterValidator(_positive),
+    _quantity_text(POSITIVE_PATTERN),
+    _quantity_schema(POSITIVE_PATTERN, {"exclusiveMinimum": 0}),
+]
+NonNegativeQuantity = Annotated[
+    _Quantity,
+    AfterValidator(_non_negative),
+    _quantity_text(NON_NEGATIVE_PATTERN),
+    _quantity_schema(NON_NEGATIVE_PATTERN, {"minimum": 0}),
+]
 QuantityOut = Annotated[Decimal, _number_out]
 
 
 _storable = AfterValidator(storable_text)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _storable]
+NON_BLANK = r"^[\s\S]*\S[\s\S]*$"
+"""Stripped, then required: at least one character that is not a space."""
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    _storable,
+    Field(json_schema_extra={"pattern": NON_BLANK}),
+]
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$"), _storable
 ]
@@ -75,6 +131,11 @@ QrCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 Text = Annotated[str, StringConstraints(max_length=10_000), _storable]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), _storable]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), _storable]
+
+
+# A range bound of the movement list, as parse_instant reads it and as the schema declares it:
+# an ISO date, or a date-time with or without seconds, fraction and offset.
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?$"
 
 
 class Items(BaseModel, Generic[T]):
@@ -118,7 +179,7 @@ class LocationCreate(BaseModel):
     name: Name
     parent_id: Id | None = None
     description: Text | None = None
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class LocationUpdate(BaseModel):
@@ -178,7 +239,7 @@ class ProductUpdate(_Limits):
     qr_code: QrCode | None = None
     barcode: Code | None = None
     category_id: Id | None = None
-    unit: Unit | None = None
+    unit: Unit | SkipJsonSchema[None] = None
     min_quantity: NonNegativeQuantity | None = None
     max_quantity: NonNegativeQuantity | None = None
     is_archived: bool | None = None
