@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
 
-from basis.core.types import PrintableText, StorableText
+from basis.core.types import NO_CONTROL, PrintableText, StorableText
 
 ExchangeType = Literal["permanent", "temporary"]
 City = Literal["Алматы", "Астана", "Шымкент"]
@@ -346,7 +346,9 @@ Resolution = Literal["listing_removed", "message_removed", "user_warned", "user_
 
 
 class ReviewCreate(Strict):
-    exchange_id: Annotated[PrintableText, Field(min_length=1, max_length=64)]
+    exchange_id: Annotated[
+        PrintableText, Field(min_length=1, max_length=64, json_schema_extra={"pattern": NO_CONTROL})
+    ]
     target_user_id: LooseId
     rating: Annotated[JsonInt, Field(ge=1, le=5)]
     text: Annotated[StorableText, Field(max_length=2000)] | None = None

@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, UNITS, as_number
+from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, STEP, UNITS, as_number
 from basis.core.types import Id, storable_text
 
 T = TypeVar("T")
@@ -86,9 +86,12 @@ def _quantity_text(pattern: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-def _quantity_schema(pattern: str, number: dict[str, object]) -> WithJsonSchema:
-    bound = float(MAX_QUANTITY)
-    number = {"type": "number", "exclusiveMaximum": bound, **number}
+_LARGEST = float(MAX_QUANTITY - STEP)
+"""The largest quantity (999999999999.999): inclusive bounds, exact as a double, three places."""
+
+
+def _quantity_schema(pattern: str, low: float) -> WithJsonSchema:
+    number = {"type": "number", "minimum": low, "maximum": _LARGEST}
     return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": pattern}]})
 
 
@@ -97,20 +100,20 @@ _Quantity = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check
 QuantityIn = Annotated[
     _Quantity,
     _quantity_text(SIGNED_PATTERN),
-    _quantity_schema(SIGNED_PATTERN, {"exclusiveMinimum": -float(MAX_QUANTITY)}),
+    _quantity_schema(SIGNED_PATTERN, -_LARGEST),
 ]
 """A JSON number or a decimal string, at most three decimal places."""
 PositiveQuantity = Annotated[
     _Quantity,
     AfterValidator(_positive),
     _quantity_text(POSITIVE_PATTERN),
-    _quantity_schema(POSITIVE_PATTERN, {"exclusiveMinimum": 0}),
+    _quantity_schema(POSITIVE_PATTERN, float(STEP)),
 ]
 NonNegativeQuantity = Annotated[
     _Quantity,
     AfterValidator(_non_negative),
     _quantity_text(NON_NEGATIVE_PATTERN),
-    _quantity_schema(NON_NEGATIVE_PATTERN, {"minimum": 0}),
+    _quantity_schema(NON_NEGATIVE_PATTERN, 0),
 ]
 QuantityOut = Annotated[Decimal, _number_out]
 
@@ -135,7 +138,10 @@ Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2
 
 # A range bound of the movement list, as parse_instant reads it and as the schema declares it:
 # an ISO date, or a date-time with or without seconds, fraction and offset.
-INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?$"
+_DAY = r"(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+_OFFSET = r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)"
+INSTANT_PATTERN = rf"^{_DAY}([T ]{_CLOCK}{_OFFSET}?)?$"
 
 
 class Items(BaseModel, Generic[T]):
@@ -233,16 +239,17 @@ class ProductCreate(_Limits):
 class ProductUpdate(_Limits):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    # Optional but never null (catalogue.update_product refuses a null): the schema says so.
+    name: Name | SkipJsonSchema[None] = None
     description: Text | None = None
-    sku: Code | None = None
-    qr_code: QrCode | None = None
+    sku: Code | SkipJsonSchema[None] = None
+    qr_code: QrCode | SkipJsonSchema[None] = None
     barcode: Code | None = None
     category_id: Id | None = None
     unit: Unit | SkipJsonSchema[None] = None
-    min_quantity: NonNegativeQuantity | None = None
+    min_quantity: NonNegativeQuantity | SkipJsonSchema[None] = None
     max_quantity: NonNegativeQuantity | None = None
-    is_archived: bool | None = None
+    is_archived: StrictBool | SkipJsonSchema[None] = None
 
 
 class ProductPublic(BaseModel):
