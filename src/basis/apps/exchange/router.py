@@ -133,17 +133,25 @@ async def commit_and_rematch(
 # --- categories (public)
 
 
-@public_router.get("/v1/categories", response_model=CategoriesPublic)
+# A version that names no active category version (categories.resolve_version).
+_VERSION_UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "version_not_found: the version asked for is not an active one"}
+}
+
+
+@public_router.get("/v1/categories", response_model=CategoriesPublic, responses=_VERSION_UNKNOWN)
 async def all_categories(session: SessionDep, version: Version = None) -> CategoriesPublic:
     return await categories.all_categories(session, version=version)
 
 
-@public_router.get("/v1/categories/groups/{exchange_type}", response_model=Groups)
+@public_router.get("/v1/categories/groups/{exchange_type}", response_model=Groups, responses=_VERSION_UNKNOWN)
 async def category_groups(exchange_type: str, session: SessionDep, version: Version = None) -> Groups:
     return Groups(groups=await categories.groups(session, exchange_type=exchange_type, version=version))
 
 
-@public_router.get("/v1/categories/{exchange_type}", response_model=list[CategoryPublic])
+@public_router.get(
+    "/v1/categories/{exchange_type}", response_model=list[CategoryPublic], responses=_VERSION_UNKNOWN
+)
 async def categories_of_type(
     exchange_type: str, session: SessionDep, version: Version = None
 ) -> list[CategoryPublic]:
@@ -185,7 +193,7 @@ async def set_locations(
     "/api/listings/create-by-categories",
     response_model=ListingCreated,
     status_code=201,
-    responses=_answers(401, 403, 503),
+    responses=_answers(401, 403, 404, 503),
 )
 async def create_listing(
     data: ListingCreate,
@@ -307,7 +315,7 @@ async def archive_item(
 # --- matching
 
 
-@router.post("/api/matching/run-pipeline", response_model=PipelineResult)
+@router.post("/api/matching/run-pipeline", response_model=PipelineResult, responses=_answers(404))
 async def run_pipeline(
     session: SessionDep,
     user: CurrentUser,
@@ -497,7 +505,7 @@ async def chat_socket(websocket: WebSocket, exchange_id: str) -> None:
 # --- reviews
 
 
-@router.post("/api/reviews", response_model=ReviewPublic, status_code=201)
+@router.post("/api/reviews", response_model=ReviewPublic, status_code=201, responses=_answers(404))
 async def create_review(
     data: ReviewCreate, session: SessionDep, user: CurrentUser, settings: ExchangeSettingsDep
 ) -> ReviewPublic:

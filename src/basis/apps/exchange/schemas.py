@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from basis.core.types import PrintableText, StorableText
+from basis.core.types import NO_CONTROL, PrintableText, StorableText
 
 ExchangeType = Literal["permanent", "temporary"]
 City = Literal["Алматы", "Астана", "Шымкент"]
@@ -30,7 +31,24 @@ def _distinct_cities(value: list[str]) -> list[str]:
     return value
 
 
-LooseId = int | str
+def _number_only(value: Any) -> Any:
+    """A JSON number (an integral float such as ``1.0`` too): never ``true`` or a string."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_number_only)]
+"""An integer as JSON Schema means it: ``1`` and ``1.0``, never ``true`` or ``"1"``."""
+
+
+def json_int(ge: int, le: int) -> Any:
+    """``JsonInt`` within bounds, declared as ``minimum``/``maximum`` (the bounds go on the
+    integer itself: on the validator around it they would not reach the schema)."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_number_only)]
+
+
+LooseId = JsonInt | str
 """An id in a body, as a number or a string; one that names nothing is a 404 (``ids.parse``)."""
 
 
@@ -98,8 +116,8 @@ class Groups(BaseModel):
 
 ItemName = Annotated[PrintableText, Field(min_length=1, max_length=100)]
 Description = Annotated[StorableText, Field(max_length=500)]
-Value = Annotated[StrictInt, Field(ge=1, le=10_000_000)]
-Days = Annotated[StrictInt, Field(ge=1, le=365)]
+Value = json_int(1, 10_000_000)
+Days = json_int(1, 365)
 
 
 class ItemCreate(Strict):
@@ -335,9 +353,11 @@ Resolution = Literal["listing_removed", "message_removed", "user_warned", "user_
 
 
 class ReviewCreate(Strict):
-    exchange_id: Annotated[PrintableText, Field(min_length=1, max_length=64)]
+    exchange_id: Annotated[
+        PrintableText, Field(min_length=1, max_length=64, json_schema_extra={"pattern": NO_CONTROL})
+    ]
     target_user_id: LooseId
-    rating: Annotated[StrictInt, Field(ge=1, le=5)]
+    rating: json_int(1, 5)  # type: ignore[valid-type]
     text: Annotated[StorableText, Field(max_length=2000)] | None = None
     is_public: bool = True
 
@@ -420,7 +440,7 @@ class Resolved(BaseModel):
 
 class BanRequest(Strict):
     reason: Annotated[StorableText, Field(min_length=1, max_length=500)]
-    duration_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = None
+    duration_days: json_int(1, 3650) | None = None  # type: ignore[valid-type]
 
 
 class Banned(BaseModel):

@@ -26,6 +26,7 @@ async def idempotency_key(
         Header(
             alias="Idempotency-Key",
             max_length=200,
+            pattern=r"^[!-~]{1,200}$",
             description="Makes a call safe to retry: one key, one answer (per user and endpoint).",
         ),
     ] = None,

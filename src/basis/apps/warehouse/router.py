@@ -25,6 +25,7 @@ from basis.apps.warehouse.dependencies import (
     ProductId,
 )
 from basis.apps.warehouse.schemas import (
+    INSTANT_PATTERN,
     CategoryCreate,
     CategoryPublic,
     CategoryUpdate,
@@ -291,9 +292,18 @@ async def list_movements(
     movement_type: MovementType | None = None,
     user_id: OptionalId = None,
     since: Annotated[
-        str | None, Query(alias="from", max_length=64, description="ISO-8601; without offset: site time")
+        str | None,
+        Query(
+            alias="from",
+            max_length=64,
+            pattern=INSTANT_PATTERN,
+            description="ISO-8601 date or date-time; without offset: site time",
+        ),
     ] = None,
-    until: Annotated[str | None, Query(alias="to", max_length=64, description="ISO-8601, exclusive")] = None,
+    until: Annotated[
+        str | None,
+        Query(alias="to", max_length=64, pattern=INSTANT_PATTERN, description="ISO-8601, exclusive"),
+    ] = None,
 ) -> Page[MovementPublic]:
     return await movements.list_movements(
         session=session,

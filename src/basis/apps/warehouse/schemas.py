@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, UNITS, as_number
+from basis.apps.warehouse.types import MAX_QUANTITY, SCALE, STEP, UNITS, as_number
 from basis.core.types import Id, storable_text
 
 T = TypeVar("T")
@@ -58,16 +63,70 @@ def _non_negative(value: Decimal) -> Decimal:
     return value
 
 
+# A quantity as a decimal string: plain digits (at most 12 before the point, at most 3 after),
+# no exponent, no spaces. The string branch of each quantity's schema declares it and the server
+# refuses any other string, so a client reads the rule from the document.
+_FRACTION = r"(\.\d{0,3})?"
+SIGNED_PATTERN = rf"^[+-]?(\d{{1,12}}{_FRACTION}|\.\d{{1,3}})$"
+NON_NEGATIVE_PATTERN = rf"^\+?(\d{{1,12}}{_FRACTION}|\.\d{{1,3}})$"
+POSITIVE_PATTERN = rf"^\+?(0*[1-9]\d{{0,11}}{_FRACTION}|0*\.([1-9]\d{{0,2}}|0[1-9]\d?|00[1-9]))$"
+
+
+def _quantity_text(pattern: str) -> BeforeValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not compiled.fullmatch(value):
+            raise PydanticCustomError(
+                "decimal_text",
+                "A quantity as text is a plain decimal: digits, at most 3 after the point",
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+_LARGEST = float(MAX_QUANTITY - STEP)
+"""The largest quantity (999999999999.999): inclusive bounds, exact as a double, three places."""
+
+
+def _quantity_schema(pattern: str, low: float) -> WithJsonSchema:
+    number = {"type": "number", "minimum": low, "maximum": _LARGEST}
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": pattern}]})
+
+
 _number_out = PlainSerializer(as_number, return_type=int | float, when_used="json")
-QuantityIn = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_quantity)]
+_Quantity = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_quantity)]
+QuantityIn = Annotated[
+    _Quantity,
+    _quantity_text(SIGNED_PATTERN),
+    _quantity_schema(SIGNED_PATTERN, -_LARGEST),
+]
 """A JSON number or a decimal string, at most three decimal places."""
-PositiveQuantity = Annotated[QuantityIn, AfterValidator(_positive)]
-NonNegativeQuantity = Annotated[QuantityIn, AfterValidator(_non_negative)]
+PositiveQuantity = Annotated[
+    _Quantity,
+    AfterValidator(_positive),
+    _quantity_text(POSITIVE_PATTERN),
+    _quantity_schema(POSITIVE_PATTERN, float(STEP)),
+]
+NonNegativeQuantity = Annotated[
+    _Quantity,
+    AfterValidator(_non_negative),
+    _quantity_text(NON_NEGATIVE_PATTERN),
+    _quantity_schema(NON_NEGATIVE_PATTERN, 0),
+]
 QuantityOut = Annotated[Decimal, _number_out]
 
 
 _storable = AfterValidator(storable_text)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), _storable]
+NON_BLANK = r"^[\s\S]*\S[\s\S]*$"
+"""Stripped, then required: at least one character that is not a space."""
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    _storable,
+    Field(json_schema_extra={"pattern": NON_BLANK}),
+]
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$"), _storable
 ]
@@ -75,6 +134,14 @@ QrCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 Text = Annotated[str, StringConstraints(max_length=10_000), _storable]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), _storable]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), _storable]
+
+
+# A range bound of the movement list, as parse_instant reads it and as the schema declares it:
+# an ISO date, or a date-time with or without seconds, fraction and offset.
+_DAY = r"(000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+_OFFSET = r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)"
+INSTANT_PATTERN = rf"^{_DAY}([T ]{_CLOCK}{_OFFSET}?)?$"
 
 
 class Items(BaseModel, Generic[T]):
@@ -118,7 +185,7 @@ class LocationCreate(BaseModel):
     name: Name
     parent_id: Id | None = None
     description: Text | None = None
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class LocationUpdate(BaseModel):
@@ -172,16 +239,17 @@ class ProductCreate(_Limits):
 class ProductUpdate(_Limits):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
+    # Optional but never null (catalogue.update_product refuses a null): the schema says so.
+    name: Name | SkipJsonSchema[None] = None
     description: Text | None = None
-    sku: Code | None = None
-    qr_code: QrCode | None = None
+    sku: Code | SkipJsonSchema[None] = None
+    qr_code: QrCode | SkipJsonSchema[None] = None
     barcode: Code | None = None
     category_id: Id | None = None
-    unit: Unit | None = None
-    min_quantity: NonNegativeQuantity | None = None
+    unit: Unit | SkipJsonSchema[None] = None
+    min_quantity: NonNegativeQuantity | SkipJsonSchema[None] = None
     max_quantity: NonNegativeQuantity | None = None
-    is_archived: bool | None = None
+    is_archived: StrictBool | SkipJsonSchema[None] = None
 
 
 class ProductPublic(BaseModel):
