@@ -43,6 +43,8 @@ log = get_logger("basis.exchange.matching")
 @dataclass(slots=True)
 class RunOutcome:
     created: list[str] = field(default_factory=list)
+    created_kinds: dict[str, int] = field(default_factory=lambda: {"pair": 0, "chain": 0})
+    """What this run stored, by kind (a proposal a concurrent run stored first is not counted)."""
     cancelled: list[str] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     """``{user_id, id, type, exchange_id}`` of each stored notification, to publish after commit."""
@@ -182,6 +184,8 @@ async def _store_batch(session: AsyncSession, batch: Sequence[Proposal], outcome
     ]  # fmt: skip
     outcome.notifications += await _insert_notifications(session, notes)
     outcome.created += [i for i, _ in stored]
+    for _, p in stored:
+        outcome.created_kinds[p.kind] += 1
 
 
 async def rematch(
@@ -205,14 +209,13 @@ async def rematch(
         log.warning("exchange_matching_truncated", found=len(result.proposals), steps=result.steps)
     known = await _known(session, (p.combination for p in result.proposals))
     await _store(session, [p for p in result.proposals if p.combination not in known], outcome)
-    created_kinds = _new_by_kind(result.proposals, known)
     session.add(
         MatchingRun(
             scope_user_id=user_ids[0] if user_ids and len(user_ids) == 1 else None,
             started_at=started,
             finished_at=utcnow(),
-            bilateral_matches=created_kinds["pair"],
-            chains_discovered=created_kinds["chain"],
+            bilateral_matches=outcome.created_kinds["pair"],
+            chains_discovered=outcome.created_kinds["chain"],
             participants_notified=len({n["user_id"] for n in outcome.notifications}),
             cancelled=len(outcome.cancelled),
         )
@@ -222,14 +225,6 @@ async def rematch(
         time.perf_counter() - clock - outcome.seconds["read"] - outcome.seconds["engine"]
     )
     return outcome
-
-
-def _new_by_kind(proposals: Sequence[Proposal], known: set[str]) -> dict[str, int]:
-    counts = {"pair": 0, "chain": 0}
-    for p in proposals:
-        if p.combination not in known:
-            counts[p.kind] += 1
-    return counts
 
 
 async def counts(session: AsyncSession, *, user_id: int | None) -> PipelineResult:
