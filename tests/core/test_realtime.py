@@ -75,6 +75,22 @@ async def test_messages_keep_their_order(hub: Hub) -> None:
         assert [(await sub.get(timeout=2))["n"] for _ in range(50)] == list(range(50))
 
 
+async def test_a_burst_of_fan_outs_reaches_every_topic(hub: Hub) -> None:
+    """A chat's message goes to each member's topic: 40 such fan-outs at once, each to 150
+    topics, lose nothing (through Redis: one pipeline each, and a burst larger than the
+    publishing pool waits for a connection instead of failing)."""
+    topics = [f"member:{n}" for n in range(150)]
+    async with hub.subscribe(*topics[::15]) as some:
+        await asyncio.gather(*(hub.publish_many(topics, {"message": m}) for m in range(40)))
+        got = [await some.get_item(timeout=5) for _ in range(40 * 10)]
+    assert sorted(m["message"] for t, m in got if t == "member:0") == list(range(40))
+    assert {t for t, _ in got} == set(topics[::15])
+    # And 300 single publishes at once (three times redis-py's default pool) all go out.
+    async with hub.subscribe("member:7") as seventh:
+        await asyncio.gather(*(hub.publish(f"member:{n % 150}", {"n": n}) for n in range(300)))
+        assert sorted([(await seventh.get(timeout=5))["n"] for _ in range(2)]) == [7, 157]
+
+
 async def test_leaving_a_subscription_stops_delivery(hub: Hub) -> None:
     async with hub.subscribe("room") as staying:
         async with hub.subscribe("room") as leaving:

@@ -3,7 +3,6 @@ whoever is a member when it is published gets it on every socket, on every proce
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,4 +23,4 @@ def chat_event(kind: str, chat_id: int, **fields: Any) -> dict[str, Any]:
 async def to_users(hub: Hub, user_ids: Iterable[int], event: dict[str, Any]) -> None:
     topics = [t for uid in dict.fromkeys(user_ids) if hub.heard(t := user_topic(uid))]
     if topics:
-        await asyncio.gather(*(hub.publish(topic, event) for topic in topics))
+        await hub.publish_many(topics, event)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -34,11 +34,18 @@ CHANNEL_PREFIX = "basis:hub:"
 QUEUE_SIZE = 1000
 """Messages a subscriber may fall behind by before its oldest are dropped."""
 MAX_TOPIC_LENGTH = 200
+PUBLISH_CONNECTIONS = 32
+"""Publishing connections per process at most; more publishes at once wait for one (5 s)."""
 _CLOSED = object()
 
 
 class Hub(Protocol):
     async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    async def publish_many(self, topics: list[str], message: dict[str, Any]) -> None:
+        """One message to many topics (a chat's members): encoded once, and through Redis sent
+        in one round trip on one connection, however many topics."""
+        ...
 
     def heard(self, topic: str) -> bool:
         """False when a message on ``topic`` could reach nobody, so a publisher can skip
@@ -114,8 +121,11 @@ class Subscription:
             self._queue.get_nowait()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("realtime subscriber too slow, dropping oldest messages",
-                            topics=sorted(self._topics)[:5], dropped=self.dropped)
+                log.warning(
+                    "realtime subscriber too slow, dropping oldest messages",
+                    topics=sorted(self._topics)[:5],
+                    dropped=self.dropped,
+                )
         self._queue.put_nowait((topic, raw))
 
     def _close(self) -> None:
@@ -219,6 +229,12 @@ class MemoryHub(_LocalHub):
         _checked([topic])
         self._dispatch(topic, _encode(message))
 
+    async def publish_many(self, topics: list[str], message: dict[str, Any]) -> None:
+        _checked(topics)
+        raw = _encode(message)
+        for topic in topics:
+            self._dispatch(topic, raw)
+
     async def start(self) -> None:
         self._closing = False
 
@@ -249,7 +265,12 @@ class RedisHub(_LocalHub):
         self._prefix = prefix if prefix is not None else channel_prefix(redis_url)
         self._confirm_timeout = confirm_timeout
         self._max_backoff = max_backoff
-        self._publisher = Redis.from_url(redis_url)
+        # A bounded pool that makes a burst wait for a free connection: redis-py's default pool
+        # refuses the 101st concurrent publish ("Too many connections"), which lost messages and
+        # closed sockets whose presence went out to more than 100 contacts at once.
+        self._publisher = Redis.from_pool(
+            BlockingConnectionPool.from_url(redis_url, max_connections=PUBLISH_CONNECTIONS, timeout=5)
+        )
         # No retries inside redis-py: the reader rebuilds the connection itself, with backoff,
         # and re-subscribes every wanted channel, so there is one recovery path.
         self._listener = Redis.from_url(
@@ -280,10 +301,19 @@ class RedisHub(_LocalHub):
         return True
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
-        _checked([topic])
+        await self.publish_many([topic], message)
+
+    async def publish_many(self, topics: list[str], message: dict[str, Any]) -> None:
+        _checked(topics)
         raw = _encode(message)
         try:
-            await self._publisher.publish(self._prefix + topic, raw)
+            if len(topics) == 1:
+                await self._publisher.publish(self._prefix + topics[0], raw)
+            else:
+                async with self._publisher.pipeline(transaction=False) as pipe:
+                    for topic in topics:
+                        pipe.publish(self._prefix + topic, raw)
+                    await pipe.execute()
         except (RedisError, OSError) as exc:
             # One line per outage, not one per message (core.outage); counted in metrics.
             outage.OUTAGES.failed(exc, "realtime publish")
