@@ -190,16 +190,27 @@ async def _phase(
         plan.append((first_seq + n, chat_id, members, rng.choice(members)))
     sent: dict[int, float] = {}
     failures: list[str] = []
+    retried: list[str] = []
 
     async def send(seq: int, chat_id: int, sender: Person) -> None:
         sent[seq] = loop.time()
-        response = await http.post(
-            f"{bases[seq % 2]}/api/chats/{chat_id}/messages",
-            json={"text": f"fanout {seq}", "temp_id": f"f{seq}"},
-            headers={"Authorization": f"Bearer {sender.token}"},
-        )
-        if response.status_code != 201:
-            failures.append(f"{response.status_code} {response.text[:200]}")
+        for attempt in range(3):
+            try:
+                response = await http.post(
+                    f"{bases[seq % 2]}/api/chats/{chat_id}/messages",
+                    json={"text": f"fanout {seq}", "temp_id": f"f{seq}"},
+                    headers={"Authorization": f"Bearer {sender.token}"},
+                )
+            except httpx.TransportError as error:
+                # A kept-alive connection the server closed just then: the temp_id makes the
+                # repeat safe (a replay, never a second message). Counted, and in the latency.
+                retried.append(type(error).__name__)
+                if attempt == 2:
+                    failures.append(f"{type(error).__name__} after 3 tries")
+                continue
+            if response.status_code != 201:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+            return
 
     began = loop.time()
     tasks = []
@@ -228,6 +239,7 @@ async def _phase(
         "deliveries": expected,
         "missing": missing,
         "failed": failures,
+        "retried": len(retried),
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
         "max": latencies[-1] if latencies else float("nan"),
@@ -238,7 +250,8 @@ def _line(label: str, r: dict[str, Any]) -> str:
     return (
         f"{label}: {r['messages']} messages, {r['deliveries']} socket deliveries expected; "
         f"send-to-last-socket p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms; "
-        f"missing deliveries {r['missing']}; failed sends {len(r['failed'])}"
+        f"missing deliveries {r['missing']}; failed sends {len(r['failed'])} "
+        f"(transport retries {r['retried']})"
     )
 
 
