@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stress-seconds", type=float, default=10.0)
     parser.add_argument("--floor-messages", type=int, default=50)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--keep-logs", metavar="FOLDER", help="copy the servers' logs there")
     parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/14", help="a Redis database this may flush"
     )
@@ -89,6 +91,7 @@ class Listener:
         self.seen: list[set[int]] = []
         self.arrivals: dict[int, dict[int, float]] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.errors: list[str] = []
 
     async def open(self, base: str, token: str) -> int:
         url = base.replace("http://", "ws://") + f"/ws?token={token}"
@@ -100,22 +103,37 @@ class Listener:
         return index
 
     async def _reader(self, ws: ClientConnection, index: int) -> None:
+        try:
+            await self._read(ws, index)
+        except ConnectionClosed:
+            pass
+        except Exception as error:  # a driver bug must show in the figures
+            self.errors.append(f"{type(error).__name__}: {error}")
+
+    async def _read(self, ws: ClientConnection, index: int) -> None:
         loop = asyncio.get_running_loop()
         seen = self.seen[index]
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in ws:
-                data = raw if isinstance(raw, bytes) else raw.encode()
-                if MARK not in data:
-                    continue
-                at = loop.time()
-                # The text is "fanout <seq>": found without parsing the whole event.
-                start = data.find(b"fanout ")
-                if start < 0:
-                    continue
-                start += 7
-                seq = int(data[start : data.find(b'"', start)])
-                seen.add(seq)
-                self.arrivals.setdefault(seq, {})[index] = at
+        async for raw in ws:
+            data = raw if isinstance(raw, bytes) else raw.encode()
+            if MARK not in data:
+                continue
+            at = loop.time()
+            # The text is "fanout <seq>": found without parsing the whole event.
+            start = data.find(b"fanout ")
+            if start < 0:
+                continue
+            start += 7
+            seq = int(data[start : data.find(b'"', start)])
+            seen.add(seq)
+            self.arrivals.setdefault(seq, {})[index] = at
+
+    def closed(self) -> str:
+        """Sockets the server closed so far, by close code and reason."""
+        codes = Counter(
+            f"{ws.close_code} {ws.close_reason or ''}".strip() for ws in self.sockets if ws.close_code
+        )
+        text = ", ".join(f"{n} x {code}" for code, n in codes.most_common()) or "none"
+        return text + (f"; reader errors: {Counter(self.errors).most_common(3)}" if self.errors else "")
 
     async def close(self) -> int:
         for task in self.tasks:
@@ -309,6 +327,7 @@ async def measure(args: argparse.Namespace, bases: list[str]) -> tuple[list[str]
         )
         lines.append(_line(f"community at {args.rate:g} messages/s", result))
         lines.append(f"  p50 = {result['p50'] / floor_p50:.1f}x the floor p50 ({floor_p50:.1f} ms)")
+        lines.append(f"  sockets closed by the server by the end of it: {listener.closed()}")
         ok &= result["missing"] == 0 and not result["failed"]
 
         # 3. stress: everybody in one group.
@@ -333,8 +352,8 @@ async def measure(args: argparse.Namespace, bases: list[str]) -> tuple[list[str]
                 )
             )
             ok &= result["missing"] == 0 and not result["failed"]
-        closed = await listener.close()
-        lines.append(f"sockets closed by the server during the run: {closed}")
+        lines.append(f"sockets closed by the server by the end of the run: {listener.closed()}")
+        await listener.close()
         for failure in sorted(set(result["failed"]))[:5]:
             lines.append(f"    {failure}")
     return lines, ok
@@ -374,6 +393,9 @@ async def main_async(args: argparse.Namespace) -> int:
         finally:
             for server in servers:
                 server.stop()
+            if args.keep_logs:
+                for name in ("server0.log", "server1.log"):
+                    shutil.copy(tmp / name, Path(args.keep_logs) / name)
             await harness.drop_database("postgresql")
     print("messenger fan-out, 2 uvicorn processes, PostgreSQL + Redis (driver on the same machine):")
     for line in lines:
