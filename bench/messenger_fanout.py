@@ -200,8 +200,9 @@ async def _phase(
 ) -> dict[str, Any]:
     """Sends at ``rate`` for warm-up + ``seconds`` and measures every message after the warm-up."""
     loop = asyncio.get_running_loop()
-    count = total if total is not None else int(rate * (WARMUP_SECONDS + seconds))
-    warm = 0 if total is not None else int(rate * WARMUP_SECONDS)
+    count = total + min(10, total // 4) if total is not None else int(rate * (WARMUP_SECONDS + seconds))
+    # The first messages (cold pools and caches) are sent but not measured.
+    warm = min(10, count // 5) if total is not None else int(rate * WARMUP_SECONDS)
     plan = []
     for n in range(count):
         chat_id, members = rng.choice(chats)

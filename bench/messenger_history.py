@@ -42,13 +42,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def _explain(url: str, chat_id: int, user_id: int, middle: int, top: int) -> list[str]:
     engine = create_async_engine(url)
     statements = {
-        "member check": (
+        "member check (only for an empty page)": (
             "SELECT c.id, c.type, m.user_id FROM messenger_chats c LEFT JOIN messenger_chat_members m "
             "ON m.chat_id = c.id AND m.user_id = :user WHERE c.id = :chat"
         ),
-        "page, newest": "SELECT * FROM messenger_messages WHERE chat_id = :chat ORDER BY id DESC LIMIT 50",
+        "page, newest": (
+            "SELECT * FROM messenger_messages WHERE chat_id = :chat AND EXISTS (SELECT user_id "
+            "FROM messenger_chat_members WHERE chat_id = :chat AND user_id = :user) ORDER BY id DESC LIMIT 50"
+        ),
         "page, middle": (
-            "SELECT * FROM messenger_messages WHERE chat_id = :chat AND id < :middle "
+            "SELECT * FROM messenger_messages WHERE chat_id = :chat AND EXISTS (SELECT user_id "
+            "FROM messenger_chat_members WHERE chat_id = :chat AND user_id = :user) AND id < :middle "
             "ORDER BY id DESC LIMIT 50"
         ),
         "attachments of the page": (
