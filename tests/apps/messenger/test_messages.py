@@ -69,6 +69,12 @@ async def test_history_pages_backwards_and_catches_up_forwards(api: Api) -> None
     missed = await api.get(bob, path, after_id=ids[2], limit=2)
     assert [m["id"] for m in missed] == ids[3:5]
     assert len(await api.get(bob, path)) == 7
+    assert await api.get(bob, path, after_id=ids[-1]) == []
+    # The membership is part of the page's one statement: a stranger still gets 403, not [].
+    carl = await api.person()
+    await api.get(carl, path, expect=403)
+    await api.get(carl, path, after_id=ids[-1], expect=403)
+    await api.get(bob, "/api/chats/999999999/messages", expect=404)
     for bad in ({"limit": 0}, {"limit": 101}, {"limit": "x"}, {"before_id": "x"}, {"after_id": -1}):
         await api.get(bob, path, expect=422, **bad)
 

@@ -54,9 +54,15 @@ async def history(
     after_id: int | None = None,
 ) -> list[Any]:
     """Newest first below ``before_id``; oldest first above ``after_id`` (catch-up)."""
-    await require_member(session, chat_id=chat_id, user_id=user_id)
+    # One statement on the hot read path: the membership is a condition of the page itself.
+    # Only an empty page asks again, to tell an empty page (or chat) from a 404 / 403.
+    is_member = (
+        select(ChatMember.user_id)
+        .where(ChatMember.chat_id == chat_id, ChatMember.user_id == user_id)
+        .exists()
+    )
     # Plain rows of the columns (the hot read path): no ORM identity bookkeeping.
-    stmt = select(*Message.__table__.c).where(Message.chat_id == chat_id)
+    stmt = select(*Message.__table__.c).where(Message.chat_id == chat_id, is_member)
     if after_id is not None:
         stmt = stmt.where(Message.id > after_id).order_by(Message.id.asc())
         if before_id is not None:
@@ -65,7 +71,10 @@ async def history(
         if before_id is not None:
             stmt = stmt.where(Message.id < before_id)
         stmt = stmt.order_by(Message.id.desc())
-    return list((await session.execute(stmt.limit(limit))).all())
+    rows = list((await session.execute(stmt.limit(limit))).all())
+    if not rows:
+        await require_member(session, chat_id=chat_id, user_id=user_id)
+    return rows
 
 
 async def attachments_of(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
