@@ -28,6 +28,7 @@ from wtforms.validators import Optional as OptionalValidator
 from basis.core.admin import (
     AUTH_STATE,
     ReadOnlyView,
+    RoleGate,
     ServiceView,
     auth_backend,
     clean,
@@ -364,6 +365,10 @@ def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
     speak_basis_languages(admin)  # the panel's own texts in the language of Basis's pages
     setattr(admin.admin.state, AUTH_STATE, auth)
     for view in views:
+        # Operators sign in too (issue 17): a view that does not say whom it lets in would
+        # let them in everywhere, so such a view is refused at start.
+        if not issubclass(view, RoleGate):
+            raise TypeError(f"{view.__name__}: a panel view names its roles (basis.core.admin.RoleGate)")
         admin.add_view(view)
 
 

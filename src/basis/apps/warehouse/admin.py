@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from basis.apps.warehouse.models import Category, InventoryCheck, Location, Product, StockMovement
 from basis.apps.warehouse.types import as_number
-from basis.core.admin import ReadOnlyView
+from basis.core.admin import ReadOnlyView, RoleGate
 
 CATEGORY = "Warehouse"
 
@@ -26,7 +26,7 @@ def _low(total: Any) -> Any:
     return (Product.is_archived == False) & (total < Product.min_quantity)  # noqa: E712
 
 
-class ProductAdmin(ModelView, model=Product):
+class ProductAdmin(RoleGate, ModelView, model=Product):
     category = CATEGORY
     icon = "fa-solid fa-box"
     column_list = [
@@ -92,7 +92,7 @@ class LowStockAdmin(ReadOnlyView, model=Product):
         return select(func.count(Product.id)).where(_low(Product.current_quantity))  # type: ignore[attr-defined]
 
 
-class CategoryAdmin(ModelView, model=Category):
+class CategoryAdmin(RoleGate, ModelView, model=Category):
     category = CATEGORY
     icon = "fa-solid fa-folder-tree"
     name_plural = "Categories"
@@ -102,7 +102,7 @@ class CategoryAdmin(ModelView, model=Category):
     can_delete = False
 
 
-class LocationAdmin(ModelView, model=Location):
+class LocationAdmin(RoleGate, ModelView, model=Location):
     category = CATEGORY
     icon = "fa-solid fa-warehouse"
     column_list = [Location.id, Location.name, Location.parent_id, Location.is_default, Location.description]
