@@ -7,7 +7,6 @@ from pathlib import Path
 from basis.apps.hemoday.admin import VIEWS
 from basis.apps.hemoday.demo import demo
 from basis.apps.hemoday.reminders import start_scanner, stop_scanner
-from basis.apps.hemoday.reset_page import page_router
 from basis.apps.hemoday.router import public_router, router
 from basis.apps.hemoday.settings import HemodaySettings
 from basis.core.apps import AppSpec
@@ -15,7 +14,7 @@ from basis.core.apps import AppSpec
 spec = AppSpec(
     name="hemoday",
     routers=[router],
-    public_routers=[public_router, page_router],
+    public_routers=[public_router],  # its reset link opens the core's page (rule 20)
     admin_views=VIEWS,
     demo=demo,
     migrations_dir=Path(__file__).parent / "migrations",
