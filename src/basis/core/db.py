@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import random
@@ -210,6 +211,27 @@ def driver_sql(statement: Executable, dialect: Dialect) -> tuple[str, dict[str, 
     text and its fixed parameters."""
     compiled = statement.compile(dialect=dialect)
     return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}
+
+
+@contextlib.asynccontextmanager
+async def psycopg_connection(conn: AsyncConnection) -> AsyncIterator[Any]:
+    """psycopg's own connection under ``conn`` (for its pipeline mode: many statements in one
+    round trip). A psycopg error inside comes out as SQLAlchemy's ``DBAPIError``, after the
+    transaction was rolled back, or the connection invalidated when it was lost, so retries and
+    outage handling treat it as any other database error."""
+    import psycopg
+
+    raw = (await conn.get_raw_connection()).driver_connection
+    try:
+        yield raw
+    except psycopg.Error as error:
+        lost = bool(raw.closed or raw.broken)
+        if lost:
+            await conn.invalidate()
+        else:
+            with contextlib.suppress(psycopg.Error):
+                await raw.rollback()
+        raise DBAPIError.instance(None, None, error, psycopg.Error, connection_invalidated=lost) from error
 
 
 async def plain_rows(conn: AsyncConnection, statement: Executable) -> Sequence[Sequence[Any]]:

@@ -56,7 +56,7 @@ from basis.apps.timetracker.policy import max_shift
 from basis.apps.timetracker.schemas import EventPublic, ScanResult
 from basis.apps.timetracker.settings import TimetrackerSettings
 from basis.apps.timetracker.timeline import PENDING_ID
-from basis.core.db import driver_sql
+from basis.core.db import driver_sql, psycopg_connection
 from basis.core.errors import BasisError
 from basis.core.logging import get_logger
 from basis.core.time import from_ms, to_ms, utcnow
@@ -581,7 +581,6 @@ async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
     """The batch on PostgreSQL in two round trips: the reads together, then the writes and
     the commit together. Runs on the driver's connection; errors come back as SQLAlchemy's."""
     sql = _Statements.of("postgresql")
-    raw: psycopg.AsyncConnection[Any] = (await conn.get_raw_connection()).driver_connection  # type: ignore[assignment]
 
     async def send(
         cursor: psycopg.AsyncCursor[Any], statement: Executable, params: Any, many: bool = False
@@ -592,7 +591,7 @@ async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
         else:
             await cursor.execute(query, {**defaults, **params})
 
-    try:
+    async with psycopg_connection(conn) as raw:
         async with raw.pipeline():
             await raw.cursor().execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'")
             reads = []
@@ -611,14 +610,6 @@ async def _run_pipelined(conn: AsyncConnection, batch: _Batch) -> list[int]:
                 await send(raw.cursor(), sql.redirect, batch.redirect_params(), many=True)
             await raw.commit()
             return sorted(row[0] for row in await inserted.fetchall()) if batch.inserts else []
-    except psycopg.Error as error:
-        lost = raw.closed or raw.broken
-        if lost:
-            await conn.invalidate()
-        else:
-            with contextlib.suppress(psycopg.Error):
-                await raw.rollback()
-        raise DBAPIError.instance(None, None, error, psycopg.Error, connection_invalidated=lost) from error
 
 
 async def process(conn: AsyncConnection, scans: Sequence[Scan], settings: Settings) -> list[Answer]:

@@ -14,18 +14,17 @@ writes the staged low-stock mails (``basis.core.outbox``) in the same transactio
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse import ledger
 from basis.apps.warehouse.catalogue import ensure_default_location
+from basis.core.db import psycopg_connection
 from basis.core.idempotency import Answer, in_progress, key_conflict
 from basis.core.time import utcnow
 
@@ -85,18 +84,8 @@ def supported() -> bool:
 async def decide_batch(
     session: AsyncSession, batch: Sequence[Request], *, endpoint: str, jobs: JobQueue | None
 ) -> list[Outcome]:
-    conn = await session.connection()
-    raw: psycopg.AsyncConnection[Any] = (await conn.get_raw_connection()).driver_connection  # type: ignore[assignment]
-    try:
+    async with psycopg_connection(await session.connection()) as raw:
         outcomes, _staged = await _run(session, raw, batch, endpoint, jobs)
-    except psycopg.Error as error:
-        lost = raw.closed or raw.broken
-        if lost:
-            await conn.invalidate()
-        else:
-            with contextlib.suppress(psycopg.Error):
-                await raw.rollback()
-        raise DBAPIError.instance(None, None, error, psycopg.Error, connection_invalidated=lost) from error
     # Without staged mails the pipeline committed already; this ends the session's transaction
     # (and the outbox queues the staged mails as it commits).
     await session.commit()
