@@ -20,7 +20,7 @@ from basis.apps.timetracker.schemas import ManualEventIn
 from basis.apps.timetracker.staff_pages import STAFF, Refused, _db, actor_with, page_lang, refused, render
 from basis.core.admin import RoleGate
 from basis.core.errors import BasisError
-from basis.core.time import get_zone, local_to_utc, utcnow
+from basis.core.time import get_zone, local_date, local_to_utc, utcnow
 
 REASON_MAX = 500
 _CLOCK = "%H:%M"
@@ -60,7 +60,7 @@ class ManualEventsView(RoleGate, BaseView):
             return refused(request)
         if request.method == "POST":
             return await self._change(request, actor, settings)
-        today = utcnow().astimezone(get_zone(settings.timezone)).date()
+        today = local_date(utcnow(), settings.timezone)
         day = _date(request.query_params.get("day"), today)
         chosen = request.query_params.get("employee_id", "")
         async with _db(request)() as session:
@@ -210,7 +210,7 @@ class ExportsView(RoleGate, BaseView):
             _, settings = await actor_with(request, STAFF)
         except Refused:
             return refused(request)
-        today = utcnow().astimezone(get_zone(settings.timezone)).date()
+        today = local_date(utcnow(), settings.timezone)
         kind = request.query_params.get("format")
         first = _date(request.query_params.get("from"), today.replace(day=1))
         last = _date(request.query_params.get("to"), today)

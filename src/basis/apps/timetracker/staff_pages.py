@@ -30,7 +30,7 @@ from basis.apps.timetracker.schemas import TerminalCreate, TerminalUpdate
 from basis.core import i18n
 from basis.core.admin import RoleGate, auth_backend, signed_in
 from basis.core.errors import BasisError
-from basis.core.time import get_zone, utcnow
+from basis.core.time import get_zone, local_date, utcnow
 
 _HERE = Path(__file__).parent
 STATIC_FILES = {"schedule_grid.js", "confirm.js", "dashboard.js"}
@@ -167,7 +167,7 @@ class ScheduleGridView(RoleGate, BaseView):
             return refused(request)
         if request.method == "POST":
             return await self._save(request, actor)
-        today = utcnow().astimezone(get_zone(settings.timezone)).date()
+        today = local_date(utcnow(), settings.timezone)
         first, last = schedule_grid.month_bounds(request.query_params.get("month"), today)
         async with _db(request)() as session:
             grid = await schedule_grid.load(session, first, last)

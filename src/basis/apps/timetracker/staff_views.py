@@ -20,7 +20,7 @@ from basis.apps.timetracker.models import Employee, Event
 from basis.apps.timetracker.staff_pages import STAFF, Refused, _db, actor_with, page_lang, refused, render
 from basis.core.admin import RoleGate, auth_backend
 from basis.core.i18n import Lang
-from basis.core.time import get_zone, local_to_utc, utcnow
+from basis.core.time import get_zone, local_date, local_to_utc, utcnow
 
 MAX_DAYS = 92
 FEED_PING_SECONDS = 15.0
@@ -82,7 +82,7 @@ class EmployeeStatsView(RoleGate, BaseView):
         except Refused:
             return refused(request)
         lang = page_lang(request)
-        today = utcnow().astimezone(get_zone(settings.timezone)).date()
+        today = local_date(utcnow(), settings.timezone)
         first = _date(request.query_params.get("from"), today.replace(day=1))
         last = _date(request.query_params.get("to"), today)
         error = None
@@ -147,7 +147,7 @@ class DashboardView(RoleGate, BaseView):
         except Refused:
             return refused(request)
         zone = get_zone(settings.timezone)
-        today = utcnow().astimezone(zone).date()
+        today = local_date(utcnow(), zone)
         day = _date(request.query_params.get("day"), today)
         start = local_to_utc(dt.datetime.combine(day, dt.time()), settings.timezone)
         end = local_to_utc(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), settings.timezone)
