@@ -505,8 +505,10 @@ class Runner:
                 await scenario.call(self.ctx, prepared)
             for _ in range(max(1, scenario.repeat)):
                 started = time.perf_counter()
-                await scenario.call(self.ctx, prepared)
+                result = await scenario.call(self.ctx, prepared)
                 outcome.timed_ms.append((time.perf_counter() - started) * 1000)
+                if scenario.check is not None:
+                    scenario.check(result)
         except (BenchError, Exception) as exc:
             outcome.error = _one_line(exc)
         return outcome

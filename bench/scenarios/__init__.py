@@ -54,7 +54,8 @@ class Scenario:
 @dataclass(frozen=True, slots=True)
 class Timed:
     """Not load: ``call`` is awaited ``repeat`` times one after another (after ``warmup``
-    untimed calls); the median is reported next to the floor's p50 latency."""
+    untimed calls); the median is reported next to the floor's p50 latency. ``check``, when
+    given, gets what each call returned after its clock stopped (parse and assert there)."""
 
     name: str
     call: Callable[[BenchContext, dict[str, Any]], Awaitable[Any]]
@@ -62,6 +63,7 @@ class Timed:
     repeat: int = 10
     warmup: int = 1
     note: str = ""
+    check: Callable[[Any], None] | None = None
 
 
 class BenchContext:

@@ -105,3 +105,32 @@ async def test_the_stock_report_in_three_formats(wh: Warehouse) -> None:
     by_location = await _items(wh, f"/reports/stock?location_id={shelf['id']}")
     assert len(by_location) == 2
     assert (await wh.client.get("/reports/stock?format=pdf", headers=wh.operator)).status_code == 422
+
+
+async def test_the_json_report_keeps_awkward_text_and_numbers_exact(wh: Warehouse) -> None:
+    # PostgreSQL and MariaDB write the report's JSON themselves: it must read back as the same
+    # values the API gives elsewhere, whatever the text holds and however many decimals.
+    shelf = await wh.location('Полка "Б" \\ 2')
+    odd = await wh.product(name='Кабель "ВВГ" 3\\4 \t\u00e9\U0001f4e6 </script>', sku="Z-\u0436'1", unit="m")
+    cases = {"0.001": 0.001, "10": 10, "2.5": 2.5, "123456789.125": 123456789.125, "100": 100}
+    products = [odd]
+    for i, text in enumerate(cases):
+        products.append(await wh.product(name=f"N {text}", sku=f"Z-N{i}", unit="kg"))
+    await wh.move(odd["id"], "incoming", "7.250", location_id=shelf["id"])
+    for product, text in zip(products[1:], cases, strict=True):
+        await wh.move(product["id"], "incoming", text, location_id=shelf["id"])
+    await wh.move(products[1]["id"], "outgoing", "0.001", location_id=shelf["id"])  # a level of zero
+
+    rows = {r["product_id"]: r for r in await _items(wh, f"/reports/stock?location_id={shelf['id']}")}
+    assert rows[odd["id"]] == {
+        "product_id": odd["id"],
+        "sku": "Z-\u0436'1",
+        "name": 'Кабель "ВВГ" 3\\4 \t\u00e9\U0001f4e6 </script>',
+        "location_id": shelf["id"],
+        "location": 'Полка "Б" \\ 2',
+        "quantity": 7.25,
+        "unit": "m",
+    }
+    expected = [0, *list(cases.values())[1:]]
+    got = [rows[p["id"]]["quantity"] for p in products[1:]]
+    assert got == expected and [type(v) for v in got] == [type(v) for v in expected]

@@ -407,7 +407,7 @@ async def stock_report(
                 yield objects
 
     if format == "json":
-        if request.app.state.db.backend == "postgresql":
+        if request.app.state.db.backend in ("postgresql", "mysql"):
             body = reports.json_text_stream(json_chunks())
         else:
             body = reports.json_stream(chunks())

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, Text, and_, case, cast, func, literal, or_, select
+import psycopg
+from sqlalchemy import Table, and_, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.apps.warehouse.catalogue import (
@@ -59,6 +60,9 @@ STOCK_COLUMNS = ("product_id", "sku", "name", "location_id", "location", "quanti
 CHUNK_ROWS = 5_000
 """Rows fetched from the database and written out at a time by the streamed report."""
 
+_CHUNKED = psycopg.pq.version() >= 170000
+"""libpq 17 and later hand rows over in chunks; before, one by one."""
+
 
 def _columns() -> list[Any]:
     return [
@@ -72,15 +76,29 @@ def _columns() -> list[Any]:
     ]
 
 
-def _json_object() -> Any:
-    """PostgreSQL writes each row as the report's JSON object itself (``trim_scale``: 5, not
-    5.000, as the API writes numbers)."""
+def _json_text(dialect: str) -> Any:
+    """PostgreSQL and MariaDB: a report row as its JSON object, written by the database as
+    text. Numbers as the API writes them (5, not 5.000), strings through the database's own
+    JSON quoting. ``json_build_object`` costs PostgreSQL twice as much as this concatenation."""
+    if dialect == "postgresql":
+        quote: Any = func.to_json
+        quantity: Any = func.trim_scale(LEVELS.c.quantity)
+    else:  # MariaDB: a DECIMAL(18,3) always has its three decimals to trim
+        quote = func.json_quote
+        quantity = literal_column("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM stock_levels.quantity))")
     values = _columns()
-    values[STOCK_COLUMNS.index("quantity")] = func.trim_scale(LEVELS.c.quantity)
-    pairs = [
-        part for name, value in zip(STOCK_COLUMNS, values, strict=True) for part in (literal(name), value)
-    ]
-    return cast(func.json_build_object(*pairs), Text)
+    values[QUANTITY_COLUMN] = quantity
+    parts: list[Any] = []
+    for index, (name, value) in enumerate(zip(STOCK_COLUMNS, values, strict=True)):
+        # Constant SQL text, not parameters: concat() cannot type an untyped parameter.
+        parts.append(literal_column("'" + ("{" if index == 0 else ",") + f'"{name}":' + "'"))
+        parts.append(quote(value) if name in _STRINGS else value)
+    parts.append(literal_column("'}'"))
+    return func.concat(*parts)
+
+
+_STRINGS = frozenset({"sku", "name", "location", "unit"})
+QUANTITY_COLUMN = STOCK_COLUMNS.index("quantity")
 
 
 def stock_select(location_id: int | None = None, columns: list[Any] | None = None) -> Any:
@@ -100,40 +118,48 @@ def stock_select(location_id: int | None = None, columns: list[Any] | None = Non
 async def stream_stock_json(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[list[str]]:
-    """PostgreSQL: the report's rows as JSON objects (text), ``chunk`` at a time."""
-    async for rows in _pg_stream(session, stock_select(location_id, [_json_object()]), chunk):
+    """PostgreSQL and MariaDB: the report's rows as JSON objects (text), ``chunk`` at a time."""
+    conn = await session.connection()
+    stmt = stock_select(location_id, [_json_text(conn.dialect.name)])
+    async for rows in _stream(session, stmt, chunk):
         yield [row[0] for row in rows]
 
 
-async def _pg_stream(session: AsyncSession, stmt: Any, chunk: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+async def _stream(session: AsyncSession, stmt: Any, chunk: int) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    """``stmt``'s rows, ``chunk`` at a time, from a server-side cursor: memory stays flat
+    however many rows there are. On PostgreSQL straight from psycopg (plain tuples), which
+    skips SQLAlchemy's per-row work; elsewhere through ``stream()`` with
+    ``yield_per`` (MariaDB: an unbuffered cursor; SQLite steps its cursor)."""
     conn = await session.connection()
+    if conn.dialect.name != "postgresql":
+        result = await conn.stream(stmt.execution_options(yield_per=chunk))
+        async for partition in result.partitions(chunk):
+            yield [tuple(row) for row in partition]
+        return
     sql, params = _compiled(stmt, conn.dialect)
     raw = (await conn.get_raw_connection()).driver_connection
-    # A cursor is planned for its first 10% of rows by default: this one is read to the end.
-    await conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
-    async with raw.cursor(name="warehouse_stock_report") as cursor:
-        cursor.itersize = chunk
-        await cursor.execute(sql, params)
-        while rows := await cursor.fetchmany(chunk):
-            yield rows
+    # One query, not a named cursor: a cursor may not run in parallel and costs a round trip
+    # per chunk. The rows arrive ``chunk`` at a time (libpq's chunked mode; one by one before
+    # libpq 17), and the server waits while the process writes them out, so memory stays flat.
+    # The sort of 100k rows spills to disk at the default 4MB, and a report is worth workers.
+    for setting in ("work_mem = '64MB'", "parallel_setup_cost = 0", "parallel_tuple_cost = 0"):
+        await conn.exec_driver_sql(f"SET LOCAL {setting}")
+    batch: list[tuple[Any, ...]] = []
+    async for row in raw.cursor().stream(sql, params, size=chunk if _CHUNKED else 1):
+        batch.append(row)
+        if len(batch) == chunk:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 async def stream_stock_rows(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
-    """The stock report's rows, ``chunk`` at a time, from a server-side cursor: memory stays
-    flat however many products there are. On PostgreSQL straight from psycopg (a named
-    cursor, plain tuples), which skips SQLAlchemy's per-row work; elsewhere through
-    ``stream()`` with ``yield_per`` (MariaDB: an unbuffered cursor; SQLite steps its cursor)."""
-    stmt = stock_select(location_id)
-    conn = await session.connection()
-    if conn.dialect.name == "postgresql":
-        async for rows in _pg_stream(session, stmt, chunk):
-            yield rows
-        return
-    result = await conn.stream(stmt.execution_options(yield_per=chunk))
-    async for partition in result.partitions(chunk):
-        yield [tuple(row) for row in partition]
+    """The stock report's rows (``STOCK_COLUMNS``), ``chunk`` at a time."""
+    async for rows in _stream(session, stock_select(location_id), chunk):
+        yield rows
 
 
 def _compiled(stmt: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
