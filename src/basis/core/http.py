@@ -29,6 +29,7 @@ from basis import __version__
 from basis.core import health, outage
 from basis.core.errors import BadRequest, BasisError, Forbidden, NotFound
 from basis.core.logging import get_logger
+from basis.core.openapi import refer_to_schema
 from basis.core.storage import URL_PATH, LocalStorage, PayloadTooLarge, UnsupportedMediaType
 
 log = get_logger("basis.http")
@@ -129,6 +130,13 @@ def _is_json(content_type: str) -> bool:
 async def read_json_body(request: Request, adapter: TypeAdapter[T]) -> T:
     """The body validated exactly as FastAPI validates a JSON body parameter: the same media
     types taken as JSON, the same 422s and the same 400 for a body that cannot be decoded."""
+    return validate_body(await decode_json_body(request), adapter)
+
+
+async def decode_json_body(request: Request) -> Any:
+    """The body's JSON, decoded as FastAPI decodes a JSON body before it resolves any of the
+    route's dependencies (so a body that cannot be decoded is refused before the caller is
+    checked, as on every other route); anything but JSON stays bytes, which no model takes."""
     raw = await request.body()
     data = _UNSET
     if raw:
@@ -145,6 +153,11 @@ async def read_json_body(request: Request, adapter: TypeAdapter[T]) -> T:
                 raise StarletteHTTPException(400, "There was an error parsing the body") from None
         else:
             data = raw  # not JSON: no model accepts it
+    return data
+
+
+def validate_body(data: Any, adapter: TypeAdapter[T]) -> T:
+    """``decode_json_body``'s result validated as FastAPI validates a body parameter."""
     if data is _UNSET:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
@@ -157,15 +170,25 @@ async def read_json_body(request: Request, adapter: TypeAdapter[T]) -> T:
         ) from None
 
 
-def documented_body(model: type[BaseModel], security_scheme: str | None = None) -> dict[str, Any]:
+def documented_body(
+    model: type[BaseModel],
+    security_scheme: str | None = None,
+    *,
+    parameters: Sequence[dict[str, Any]] = (),
+    component: bool = False,
+) -> dict[str, Any]:
     """``openapi_extra`` for a route that reads ``model`` (and its caller's credential, a
-    security scheme some other route declares through FastAPI) by hand."""
+    security scheme some other route declares through FastAPI) by hand. ``parameters``: the
+    ones it reads by hand too. ``component``: the body refers to the model's schema by name,
+    as FastAPI's own body parameters do, so generated clients keep the model's name."""
+    schema: dict[str, Any] = model.model_json_schema()
+    if component:
+        schema = refer_to_schema(model)
     extra: dict[str, Any] = {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        },
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
     }
+    if parameters:
+        extra["parameters"] = list(parameters)
     if security_scheme is not None:
         extra["security"] = [{security_scheme: []}]
     return extra
@@ -442,8 +465,11 @@ def files_router() -> APIRouter:
 
     @router.put(
         URL_PATH + "{key:path}",
-        responses={**refusals, 413: {"description": "more bytes than the link allows"},
-                   415: {"description": "not the link's content type"}},
+        responses={
+            **refusals,
+            413: {"description": "more bytes than the link allows"},
+            415: {"description": "not the link's content type"},
+        },
     )
     async def upload_file(request: Request, key: str, token: LinkToken) -> FileUpload:
         storage = _local_storage(request)

@@ -25,10 +25,13 @@ is replaced by the error shape, whose ``detail`` is a message or a list of field
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from basis.core.types import NO_CONTROL, NO_NUL
 
@@ -209,6 +212,37 @@ def _refers(node: Any, name: str) -> bool:
     return False
 
 
+_COMPONENTS: dict[str, type[BaseModel]] = {}
+
+
+def refer_to_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A ``$ref`` to ``model``'s schema among the components, for a body a route reads by hand
+    (``core.http.documented_body``): the document gets the schema as FastAPI would add it."""
+    _COMPONENTS[model.__name__] = model
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def add_hand_read_components(spec: dict[str, Any]) -> None:
+    """The schemas ``refer_to_schema`` promised, with the ones they use, where FastAPI did not
+    already add them: written by FastAPI itself, for a route that would take the model."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in _COMPONENTS.items():
+        if name in schemas or not _refers(spec.get("paths", {}), name):
+            continue
+
+        async def takes(body: Any) -> None:  # pragma: no cover - documents, never called
+            return None
+
+        takes.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=model)]
+        )
+        route = APIRoute("/", takes, methods=["POST"])
+        written = get_openapi(title="", version="", routes=[route])["components"]["schemas"]
+        for used, schema in written.items():
+            if used not in ("HTTPValidationError", "ValidationError"):
+                schemas.setdefault(used, schema)
+
+
 def install_openapi(app: FastAPI) -> None:
     """``app.openapi()`` builds FastAPI's document once, then declares the core's errors."""
 
@@ -223,6 +257,7 @@ def install_openapi(app: FastAPI) -> None:
                 tags=app.openapi_tags,
                 servers=app.servers,
             )
+            add_hand_read_components(spec)
             declare_request_text(spec)
             app.openapi_schema = declare_errors(spec)
         return app.openapi_schema

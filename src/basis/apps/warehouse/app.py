@@ -11,7 +11,7 @@ from basis.apps.warehouse.cli import cli
 from basis.apps.warehouse.demo import demo
 from basis.apps.warehouse.dependencies import KEYS
 from basis.apps.warehouse.movement_writer import MovementWriter
-from basis.apps.warehouse.router import router
+from basis.apps.warehouse.router import hot_router, router
 from basis.apps.warehouse.settings import WarehouseSettings
 from basis.core.apps import AppSpec
 
@@ -30,7 +30,7 @@ async def stop_writer(app: FastAPI) -> None:
 spec = AppSpec(
     name="warehouse",
     routers=[router],
-    public_routers=[],
+    hot_routers=[hot_router],  # POST /stock-movements: it checks its caller itself
     admin_views=VIEWS,
     migrations_dir=Path(__file__).parent / "migrations",
     models_module="basis.apps.warehouse.models",

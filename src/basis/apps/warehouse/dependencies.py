@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 
 from basis.apps.warehouse import exceptions as exc
@@ -20,18 +21,42 @@ KEYS = IdempotencyStore(IdempotencyKey, scope=("user_id", "endpoint"))
 """One answer per user, endpoint and Idempotency-Key (W5)."""
 
 
+KEY_HEADER = "Idempotency-Key"
+_KEY_RULES = {"max_length": 200, "pattern": r"^[!-~]{1,200}$"}
+_KEY_DESCRIPTION = "Makes a call safe to retry: one key, one answer (per user and endpoint)."
+
+
 async def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            pattern=r"^[!-~]{1,200}$",
-            description="Makes a call safe to retry: one key, one answer (per user and endpoint).",
-        ),
-    ] = None,
+    key: Annotated[str | None, Header(alias=KEY_HEADER, description=_KEY_DESCRIPTION, **_KEY_RULES)] = None,
 ) -> str | None:
     return validate_key(key)
+
+
+_KEY_VALUE: TypeAdapter[str] = TypeAdapter(Annotated[str, Field(**_KEY_RULES)])  # type: ignore[call-overload]
+KEY_PARAMETER = {
+    "name": KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {
+        "anyOf": [{"type": "string", **_KEY_VALUE.json_schema()}, {"type": "null"}],
+        "description": _KEY_DESCRIPTION,
+        "title": KEY_HEADER,
+    },
+    "description": _KEY_DESCRIPTION,
+}
+"""``idempotency_key``'s header as FastAPI documents it, for a route that reads it by hand."""
+
+
+def read_idempotency_key(request: Request) -> tuple[str | None, list[dict[str, Any]]]:
+    """``idempotency_key`` by hand: the key, or the field errors FastAPI would report for it."""
+    value = request.headers.get(KEY_HEADER)
+    if value is None:
+        return None, []
+    try:
+        _KEY_VALUE.validate_python(value)
+    except ValidationError as error:
+        return None, [{**e, "loc": ("header", KEY_HEADER)} for e in error.errors(include_url=False)]
+    return validate_key(value), []
 
 
 async def jobs(infra: InfraDep) -> JobQueue:
@@ -58,5 +83,4 @@ PageDep = Annotated[PageParams, Depends(paging(max_offset=10**9))]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 JobsDep = Annotated[JobQueue, Depends(jobs)]
 ProductId = Annotated[int, Depends(valid_product_id)]
-MovementWriterDep = Annotated[MovementWriter, Depends(movement_writer)]
 EntityId = Id
