@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, insert, select, true, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -180,6 +181,17 @@ async def write_levels(
         {"p": p, "loc": loc, "q": q, "now": now} for (p, loc), q in final.items() if (p, loc) in levels
     ]
     conn = await session.connection()
+    if conn.dialect.name == "mysql" and len(inserts) + len(updates) > 1:
+        # One statement for them all: MariaDB's driver sends an UPDATE per row, a round trip
+        # each (the products are locked, so the upsert decides nothing the plan did not).
+        rows = inserts + [
+            {"product_id": u["p"], "location_id": u["loc"], "quantity": u["q"], "updated_at": now}
+            for u in updates
+        ]
+        upsert = mysql_insert(LEVELS).values(rows)
+        new = upsert.inserted
+        await conn.execute(upsert.on_duplicate_key_update(quantity=new.quantity, updated_at=new.updated_at))
+        return
     if inserts:
         await conn.execute(insert(LEVELS), inserts)
     if updates:
