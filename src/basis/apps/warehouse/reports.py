@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import pickle  # only for our own spool file, written and read back by this process
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +84,21 @@ async def csv_stream(chunks: Chunks) -> AsyncIterator[bytes]:
     yield buffer.getvalue().encode("utf-8-sig")
     async for rows in chunks:
         yield _csv_text(rows).encode()
+
+
+async def spooled(chunks: Chunks) -> Chunks:
+    """``chunks`` read to their end into a temporary file first, then given back one by one.
+    For a consumer slower than the database (openpyxl): a driver without back-pressure (asyncmy
+    reads whatever the server sends) would otherwise hold the rows the consumer has not taken
+    yet in memory, 580 MiB at 1M products. The file is this process's own, read back once."""
+    with tempfile.TemporaryFile(prefix="basis-stock-") as spool:
+        count = 0
+        async for rows in chunks:
+            await asyncio.to_thread(pickle.dump, list(rows), spool, pickle.HIGHEST_PROTOCOL)
+            count += 1
+        await asyncio.to_thread(spool.seek, 0)
+        for _ in range(count):
+            yield await asyncio.to_thread(pickle.load, spool)
 
 
 async def xlsx_file(chunks: Chunks, path: Path) -> None:

@@ -448,7 +448,7 @@ async def stock_report(
     os.close(handle)
     path = Path(name)
     try:
-        await reports.xlsx_file(chunks(), path)
+        await reports.xlsx_file(reports.spooled(chunks()), path)
     except BaseException:
         await asyncio.to_thread(path.unlink, True)
         raise
