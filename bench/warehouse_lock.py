@@ -221,7 +221,7 @@ async def measure(args: argparse.Namespace, url: str, tmp: Path) -> None:
         update = _conditional_update(db, author, location)
         writer_move, writer = _writer(db, author)
         print(
-            f"warehouse lock variants on {db.backend}: {args.clients} clients, {args.seconds:g} s each, "
+            f"warehouse lock variants on {args.db}: {args.clients} clients, {args.seconds:g} s each, "
             f"{args.rounds} rounds alternating; movements/s (p50 / p99 ms)"
         )
         for shape, products in shapes.items():

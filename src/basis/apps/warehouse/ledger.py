@@ -56,6 +56,13 @@ LEVEL_UPDATE = (
 )
 
 
+_new_level = mysql_insert(LEVELS)
+_LEVEL_UPSERT = _new_level.on_duplicate_key_update(
+    quantity=_new_level.inserted.quantity, updated_at=_new_level.inserted.updated_at
+)
+"""MariaDB: levels written or inserted, with their rows as parameters (one compiled statement)."""
+
+
 def log_retry(attempt: int, error: DBAPIError) -> None:
     log.info("warehouse_retry_transaction", attempt=attempt, error=type(error.orig).__name__)
 
@@ -188,9 +195,7 @@ async def write_levels(
             {"product_id": u["p"], "location_id": u["loc"], "quantity": u["q"], "updated_at": now}
             for u in updates
         ]
-        upsert = mysql_insert(LEVELS).values(rows)
-        new = upsert.inserted
-        await conn.execute(upsert.on_duplicate_key_update(quantity=new.quantity, updated_at=new.updated_at))
+        await conn.execute(_LEVEL_UPSERT, rows)  # the driver sends its rows as one statement
         return
     if inserts:
         await conn.execute(insert(LEVELS), inserts)
