@@ -150,6 +150,7 @@ async def _seed_report(ctx: BenchContext, wanted: int) -> dict[str, Any]:
                     ],
                 )
             await session.commit()
+        await ctx.analyze("products", "stock_levels", "locations")
         ctx.state["warehouse_report"] = wanted
     return {"headers": headers}
 
