@@ -72,17 +72,7 @@ async def _explain(url: str, chat_id: int, user_id: int, middle: int, top: int) 
 
 
 async def measure(args: argparse.Namespace, url: str, tmp: Path) -> None:
-    os.environ.update(
-        harness.server_env(
-            database_url=url,
-            data_dir=tmp / "data",
-            apps=["messenger"],
-            public_url="http://testserver",
-            redis_url=None,
-            admin_email="history-admin@example.com",
-            admin_password=secrets.token_urlsafe(16),
-        )
-    )
+    harness.use_server_env(url, tmp, ["messenger"], "http://testserver")
     os.environ["BASIS_PASSWORD_HASH_PROFILE"] = "fast"
     os.environ["BASIS_ALLOWED_HOSTS"] = '["testserver"]'
     await harness.run_basis(dict(os.environ), harness.ROOT, "migrate")

@@ -182,6 +182,23 @@ def server_env(
     return env
 
 
+def use_server_env(database_url: str, tmp: Path, apps: list[str], public_url: str) -> dict[str, str]:
+    """``server_env`` in this process's own environment, for a bench that runs Basis in-process
+    (no Redis, a random admin); returns a copy for ``run_basis``."""
+    os.environ.update(
+        server_env(
+            database_url=database_url,
+            data_dir=tmp / "data",
+            apps=apps,
+            public_url=public_url,
+            redis_url=None,
+            admin_email=f"bench-{'-'.join(apps)}@example.com",
+            admin_password=secrets.token_urlsafe(16),
+        )
+    )
+    return dict(os.environ)
+
+
 async def run_basis(env: dict[str, str], cwd: Path, *args: str, time_limit: float = 900) -> str:
     """``basis <args>`` in a subprocess with the server's settings; its output, or BenchError."""
     proc = await asyncio.create_subprocess_exec(

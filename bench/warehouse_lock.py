@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import secrets
 import statistics
 import tempfile
@@ -192,21 +191,9 @@ async def _load(
 
 
 async def measure(args: argparse.Namespace, url: str, tmp: Path) -> None:
-    os.environ.update(
-        harness.server_env(
-            database_url=url,
-            data_dir=tmp / "data",
-            apps=["warehouse"],
-            public_url="http://127.0.0.1",
-            redis_url=None,
-            admin_email="lock-bench@example.com",
-            admin_password=secrets.token_urlsafe(16),
-        )
-    )
-    await harness.run_basis(dict(os.environ), harness.ROOT, "migrate")
-    await harness.run_basis(
-        dict(os.environ), harness.ROOT, "users", "create-admin", "--email", "lock@example.com"
-    )
+    env = harness.use_server_env(url, tmp, ["warehouse"], "http://127.0.0.1")
+    await harness.run_basis(env, harness.ROOT, "migrate")
+    await harness.run_basis(env, harness.ROOT, "users", "create-admin", "--email", "lock@example.com")
     from basis.apps.warehouse.stock import verify
     from basis.core.db import Database
 
