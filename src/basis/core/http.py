@@ -181,9 +181,7 @@ def documented_body(
     security scheme some other route declares through FastAPI) by hand. ``parameters``: the
     ones it reads by hand too. ``component``: the body refers to the model's schema by name,
     as FastAPI's own body parameters do, so generated clients keep the model's name."""
-    schema: dict[str, Any] = model.model_json_schema()
-    if component:
-        schema = refer_to_schema(model)
+    schema = refer_to_schema(model) if component else model.model_json_schema()
     extra: dict[str, Any] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
     }
