@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from basis.core import migrations
 from basis.core.apps import AppSpec, BrokenApp, UnknownApp, check_settings, enabled_specs
+from basis.core.progress import advancer, progress_bar
 from basis.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Basis: one backend for several apps.")
@@ -275,29 +274,16 @@ async def _demo(settings: Settings, specs: Sequence[AppSpec], size: str) -> None
     from basis.core.db import Database
 
     db = Database(settings.resolved_database_url, pool_size=2)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, disable=not sys.stderr.isatty()) as progress:
+        with progress_bar() as progress:
             for spec in specs:
                 task = progress.add_task(spec.name, total=None)
                 async with db.sessionmaker() as session:
                     assert spec.demo is not None
-                    await spec.demo(session=session, settings=settings, progress=_advance(progress, task), size=size)
+                    await spec.demo(session=session, settings=settings, progress=advancer(progress, task), size=size)
                 typer.echo(f"{spec.name}: demo data ready")
     finally:
         await db.dispose()
-
-
-def _advance(progress: Progress, task: Any) -> Callable[..., None]:
-    def advance(advance: int = 1, total: int | None = None, description: str | None = None) -> None:
-        fields: dict[str, Any] = {"advance": advance}
-        if total is not None:
-            fields["total"] = total
-        if description is not None:
-            fields["description"] = description
-        progress.update(task, **fields)
-
-    return advance
 
 
 @cli.command()

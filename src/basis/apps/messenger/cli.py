@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from basis.core.db import Database
+from basis.core.progress import advancer, progress_bar
 from basis.settings import Settings
 
 cli = typer.Typer(help="Messenger: demo data, figures and search upkeep.", no_args_is_help=True)
@@ -69,17 +68,8 @@ def demo(
         raise SystemExit(2)
     from basis.apps.messenger.demo import demo as fill
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("messenger", total=None)
-
-        def advance(advance: int = 1, total: int | None = None, description: str | None = None) -> None:
-            fields: dict[str, Any] = {"advance": advance}
-            if total is not None:
-                fields["total"] = total
-            if description is not None:
-                fields["description"] = description
-            progress.update(task, **fields)
+    with progress_bar() as progress:
+        advance = advancer(progress, progress.add_task("messenger", total=None))
 
         async def work(session: AsyncSession) -> None:
             await fill(session=session, settings=Settings(), progress=advance, size=size)

@@ -14,13 +14,12 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from basis.apps.warehouse.stock import STOCK_COLUMNS
+from basis.apps.warehouse.stock import QUANTITY, STOCK_COLUMNS
 from basis.apps.warehouse.types import as_number
 from basis.core.spreadsheets import safe_cell
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-QUANTITY = STOCK_COLUMNS.index("quantity")
 
 
 Chunks = AsyncIterator[Sequence[tuple[Any, ...]]]

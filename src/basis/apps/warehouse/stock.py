@@ -55,6 +55,8 @@ async def overstock(*, session: AsyncSession) -> list[ProductPublic]:
 
 
 STOCK_COLUMNS = ("product_id", "sku", "name", "location_id", "location", "quantity", "unit")
+QUANTITY = STOCK_COLUMNS.index("quantity")
+_STRINGS = frozenset({"sku", "name", "location", "unit"})
 
 
 CHUNK_ROWS = 5_000
@@ -87,7 +89,7 @@ def _json_text(dialect: str) -> Any:
         quote = func.json_quote
         quantity = literal_column("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM stock_levels.quantity))")
     values = _columns()
-    values[QUANTITY_COLUMN] = quantity
+    values[QUANTITY] = quantity
     parts: list[Any] = []
     for index, (name, value) in enumerate(zip(STOCK_COLUMNS, values, strict=True)):
         # Constant SQL text, not parameters: concat() cannot type an untyped parameter.
@@ -95,10 +97,6 @@ def _json_text(dialect: str) -> Any:
         parts.append(quote(value) if name in _STRINGS else value)
     parts.append(literal_column("'}'"))
     return func.concat(*parts)
-
-
-_STRINGS = frozenset({"sku", "name", "location", "unit"})
-QUANTITY_COLUMN = STOCK_COLUMNS.index("quantity")
 
 
 def stock_select(location_id: int | None = None, columns: list[Any] | None = None) -> Any:
