@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from fastapi import FastAPI
 from openpyxl import load_workbook
 from tests.apps.warehouse.conftest import Warehouse
+
+from basis.apps.warehouse import stock
 
 
 async def _items(wh: Warehouse, path: str) -> list[dict[str, Any]]:
@@ -134,3 +137,48 @@ async def test_the_json_report_keeps_awkward_text_and_numbers_exact(wh: Warehous
     expected = [0, *list(cases.values())[1:]]
     got = [rows[p["id"]]["quantity"] for p in products[1:]]
     assert got == expected and [type(v) for v in got] == [type(v) for v in expected]
+
+
+async def test_the_report_orders_each_products_levels_by_location_name_then_id(
+    wh: Warehouse, app: FastAPI
+) -> None:
+    # MariaDB reads the report in SKU order alone and orders each product's levels itself, in
+    # chunks: a product whose levels straddle two chunks must come out the same.
+    zeta = await wh.location("Zeta")
+    alpha = await wh.location("Alpha")
+    aisle_a, aisle_b = await wh.location("Aisle A"), await wh.location("Aisle B")
+    bin_b = await wh.location("Bin", parent_id=aisle_b["id"])  # the same name: the lower id first
+    bin_a = await wh.location("Bin", parent_id=aisle_a["id"])
+    places = {"Zeta": zeta, "Alpha": alpha, "Bin b": bin_b, "Bin a": bin_a}
+    stocked = {
+        "R-2": ["Zeta", "Bin a", "Alpha", "Bin b"],
+        "R-1": ["Zeta", "Alpha"],
+        "R-3": ["Bin b"],
+        "R-4": ["Bin a", "Zeta", "Bin b"],
+    }
+    ids = {}
+    for sku, where in stocked.items():
+        ids[sku] = (await wh.product(sku=sku, name=f"Item {sku}"))["id"]
+        for name in where:
+            await wh.move(ids[sku], "incoming", 1, location_id=places[name]["id"])
+    in_order = ["Alpha", "Bin b", "Bin a", "Zeta"]  # by name, then id (bin_b was made first)
+    expected = [
+        (ids[sku], places[name]["id"]) for sku in sorted(stocked) for name in in_order if name in stocked[sku]
+    ]
+
+    rows = await _items(wh, "/reports/stock")
+    assert [(r["product_id"], r["location_id"]) for r in rows] == expected
+    as_csv = await wh.client.get("/reports/stock", params={"format": "csv"}, headers=wh.operator)
+    parsed = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig")), delimiter=";"))[1:]
+    assert [(int(r[0]), int(r[3])) for r in parsed] == expected
+
+    for chunk in (1, 2, 3, 4):
+        async with app.state.db.sessionmaker() as session:
+            chunks = stock.stream_stock_rows(session, chunk=chunk)
+            got = [(row[0], row[3]) async for rows in chunks for row in rows]
+        assert got == expected, chunk
+        if app.state.db.backend != "sqlite":
+            async with app.state.db.sessionmaker() as session:
+                objects = stock.stream_stock_json(session, chunk=chunk)
+                texts = [text async for texts in objects for text in texts]
+            assert [(o["product_id"], o["location_id"]) for o in map(json.loads, texts)] == expected, chunk

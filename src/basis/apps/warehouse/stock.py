@@ -19,7 +19,7 @@ from basis.apps.warehouse.catalogue import (
     product_select,
     total_of,
 )
-from basis.apps.warehouse.models import StockMovement
+from basis.apps.warehouse.models import REPORT_INDEX, StockMovement
 from basis.apps.warehouse.schemas import ProductPublic
 from basis.apps.warehouse.types import STEP
 
@@ -99,15 +99,33 @@ def _json_text(dialect: str) -> Any:
     return func.concat(*parts)
 
 
-def stock_select(location_id: int | None = None, columns: list[Any] | None = None) -> Any:
-    """Every level of every active product (zero ones too), and archived products still in stock."""
-    stmt = (
-        select(*(columns or _columns()))
-        .select_from(LEVELS.join(PRODUCTS, PRODUCTS.c.id == LEVELS.c.product_id))
-        .join(LOCATIONS, LOCATIONS.c.id == LEVELS.c.location_id)
-        .where(or_(PRODUCTS.c.is_archived == False, LEVELS.c.quantity != 0))  # noqa: E712
-        .order_by(PRODUCTS.c.sku, LOCATIONS.c.name, LEVELS.c.location_id)
+def stock_select(
+    location_id: int | None = None, columns: list[Any] | None = None, *, by_sku_only: bool = False
+) -> Any:
+    """Every level of every active product (zero ones too), and archived products still in stock,
+    ordered by SKU, location name and location id.
+
+    ``by_sku_only`` (MariaDB): products walked in SKU order on ``REPORT_INDEX``, each one's levels
+    by primary key, ordered by SKU alone; ``_by_location`` orders each product's levels. To sort
+    across three tables MariaDB would materialise the whole join in an on-disk temporary table,
+    which took twice as long as this walk."""
+    stmt = select(*(columns or _columns())).where(
+        or_(PRODUCTS.c.is_archived == False, LEVELS.c.quantity != 0)  # noqa: E712
     )
+    if by_sku_only:
+        stmt = (
+            stmt.select_from(PRODUCTS.join(LEVELS, PRODUCTS.c.id == LEVELS.c.product_id))
+            .join(LOCATIONS, LOCATIONS.c.id == LEVELS.c.location_id)
+            .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+            .with_hint(PRODUCTS, f"FORCE INDEX ({REPORT_INDEX})", "mysql")
+            .order_by(PRODUCTS.c.sku)
+        )
+    else:
+        stmt = (
+            stmt.select_from(LEVELS.join(PRODUCTS, PRODUCTS.c.id == LEVELS.c.product_id))
+            .join(LOCATIONS, LOCATIONS.c.id == LEVELS.c.location_id)
+            .order_by(PRODUCTS.c.sku, LOCATIONS.c.name, LEVELS.c.location_id)
+        )
     if location_id is not None:
         stmt = stmt.where(LEVELS.c.location_id == location_id)
     return stmt
@@ -117,10 +135,74 @@ async def stream_stock_json(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[list[str]]:
     """PostgreSQL and MariaDB: the report's rows as JSON objects (text), ``chunk`` at a time."""
-    conn = await session.connection()
-    stmt = stock_select(location_id, [_json_text(conn.dialect.name)])
-    async for rows in _stream(session, stmt, chunk):
+    conn = await _report_connection(session)
+    columns = [_json_text(conn.dialect.name), PRODUCTS.c.id, LEVELS.c.location_id]
+    async for rows in _report(session, location_id, columns, chunk, product_at=1, location_at=2):
         yield [row[0] for row in rows]
+
+
+async def stream_stock_rows(
+    session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
+) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    """The stock report's rows (``STOCK_COLUMNS``), ``chunk`` at a time."""
+    await _report_connection(session)
+    async for rows in _report(session, location_id, _columns(), chunk, product_at=0, location_at=3):
+        yield rows
+
+
+async def _report_connection(session: AsyncSession) -> Any:
+    """The fresh session's connection; on MariaDB at REPEATABLE READ, so that the locations'
+    order and the report's rows are read in one snapshot (READ COMMITTED, this app's default,
+    takes one per statement). PostgreSQL and SQLite read the report in one statement."""
+    if session.get_bind().dialect.name != "mysql":
+        return await session.connection()
+    return await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+async def _report(
+    session: AsyncSession,
+    location_id: int | None,
+    columns: list[Any],
+    chunk: int,
+    *,
+    product_at: int,
+    location_at: int,
+) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+    conn = await session.connection()
+    if conn.dialect.name != "mysql":
+        async for rows in _stream(session, stock_select(location_id, columns), chunk):
+            yield rows
+        return
+    ids = await conn.scalars(select(LOCATIONS.c.id).order_by(LOCATIONS.c.name, LOCATIONS.c.id))
+    rank = {location: place for place, location in enumerate(ids)}
+    stmt = stock_select(location_id, columns, by_sku_only=True)
+    held: list[tuple[Any, ...]] = []
+    async for rows in _stream(session, stmt, chunk):
+        batch = held + list(rows) if held else list(rows)
+        # A product's rows are adjacent (SKUs are unique); the chunk's last product waits for the
+        # next chunk, which may hold more of its levels.
+        last, cut = batch[-1][product_at], len(batch) - 1
+        while cut and batch[cut - 1][product_at] == last:
+            cut -= 1
+        held = batch[cut:]
+        if cut:
+            yield _by_location(batch[:cut], rank, product_at, location_at)
+    if held:
+        yield _by_location(held, rank, product_at, location_at)
+
+
+def _by_location(
+    rows: list[tuple[Any, ...]], rank: dict[int, int], product_at: int, location_at: int
+) -> list[tuple[Any, ...]]:
+    """Rows in SKU order with each product's levels put in location order (name, then id), as
+    MariaDB collates the names. Most products have one level here: then nothing moves."""
+    products = [row[product_at] for row in rows]
+    if len(set(products)) == len(products):
+        return rows
+    first: dict[int, int] = {}
+    for place, product in enumerate(products):
+        first.setdefault(product, place)
+    return sorted(rows, key=lambda row: (first[row[product_at]], rank[row[location_at]]))
 
 
 async def _stream(session: AsyncSession, stmt: Any, chunk: int) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
@@ -150,14 +232,6 @@ async def _stream(session: AsyncSession, stmt: Any, chunk: int) -> AsyncIterator
             batch = []
     if batch:
         yield batch
-
-
-async def stream_stock_rows(
-    session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
-) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
-    """The stock report's rows (``STOCK_COLUMNS``), ``chunk`` at a time."""
-    async for rows in _stream(session, stock_select(location_id), chunk):
-        yield rows
 
 
 def _compiled(stmt: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
