@@ -69,10 +69,15 @@ def user_values(user: User) -> dict[str, Any]:
     return {key: getattr(user, key) for key in _COLUMNS}
 
 
+_NEW_USER = User.__mapper__.class_manager.new_instance
+
+
 def detached_user(values: dict[str, Any]) -> User:
     """A ``User`` as if just loaded: ``session.add`` attaches it without a query, and a change
-    to it is flushed as an UPDATE like any loaded row's."""
-    user = User(**values)
+    to it is flushed as an UPDATE like any loaded row's. Its values go into the instance as a
+    query's rows do, past the attribute events (which cost more than the rest of a cache hit)."""
+    user: User = _NEW_USER()
+    user.__dict__.update(values)
     make_transient_to_detached(user)
     return user
 
