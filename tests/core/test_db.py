@@ -130,3 +130,40 @@ async def test_get_or_404_raises_the_given_error(session: AsyncSession) -> None:
     assert (await get_or_404(session, ExampleNote, note_id, NotFound())).text == "kept"
     with pytest.raises(NotFound, match="No such note"):
         await get_or_404(session, ExampleNote, note_id + 1, lambda: NotFound("No such note"))
+
+
+async def test_a_connection_goes_back_to_the_pool_without_an_open_transaction(settings: Any) -> None:
+    """MariaDB returns a connection to the pool without a ROLLBACK when the server reports no
+    open transaction (after a COMMIT). Whatever was left open, by SQLAlchemy or by the driver
+    used directly, must still be rolled back before the next user gets the connection."""
+    from sqlalchemy import text
+
+    from basis.core.db import Database
+    from tests.example_app.models import ExampleNote
+
+    notes = ExampleNote.__table__
+    db = Database(settings.resolved_database_url, pool_size=1, max_overflow=0)
+    try:
+        async with db.engine.connect() as conn:  # left open through SQLAlchemy
+            await conn.execute(notes.insert().values(text="left open"))
+        if db.backend == "mysql":  # left open through the driver, which SQLAlchemy does not see
+            async with db.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                async with raw.cursor() as cursor:
+                    await cursor.execute(
+                        "INSERT INTO example_notes (text, created_at) VALUES ('left open', UTC_TIMESTAMP(3))"
+                    )
+        async with db.engine.connect() as conn:
+            assert list(await conn.scalars(select(notes.c.id).where(notes.c.text == "left open"))) == []
+            if db.backend != "mysql":
+                return
+            rollbacks = text("SHOW SESSION STATUS LIKE 'Com_rollback'")
+            before = (await conn.execute(rollbacks)).one()[1]
+            await conn.execute(notes.insert().values(text="committed"))
+            await conn.commit()
+        async with db.engine.connect() as conn:  # the pool's one connection, back after a COMMIT
+            assert (await conn.execute(rollbacks)).one()[1] == before
+            await conn.execute(notes.delete().where(notes.c.text == "committed"))
+            await conn.commit()
+    finally:
+        await db.dispose()

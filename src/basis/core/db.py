@@ -140,10 +140,28 @@ def create_engine(
         # holder committed (a scan another process stored meanwhile).
         "isolation_level": "READ COMMITTED",
     }
+    if backend == "mysql":
+        kwargs["pool_reset_on_return"] = None  # _mysql_reset decides
     engine = create_async_engine(url, **kwargs)
     if backend == "postgresql":
         _postgresql_utc(engine)
+    if backend == "mysql":
+        _mysql_reset(engine)
     return engine
+
+
+def _mysql_reset(engine: AsyncEngine) -> None:
+    """A connection goes back to the pool with a ROLLBACK only when the server says a transaction
+    is open. The pool's own reset sends one every time, a round trip even after a COMMIT;
+    psycopg already skips it when idle. A transaction SQLAlchemy left open is rolled back
+    before this (``transaction_was_reset``); the server's flag covers the driver used directly."""
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_conn: Any, _record: Any, state: Any) -> None:
+        if state.terminate_only or state.transaction_was_reset or not state.asyncio_safe:
+            return
+        if dbapi_conn.driver_connection.get_transaction_status():
+            dbapi_conn.rollback()
 
 
 def _postgresql_utc(engine: AsyncEngine) -> None:
