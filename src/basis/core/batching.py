@@ -87,6 +87,8 @@ class BatchQueue(Generic[T, R]):
                 loop.create_task(self._run(), name=f"{self._name}-{n}") for n in range(self._workers)
             ]
         self._wakeup.set()
+        if len(futures) == 1:  # the usual caller: one request's item, without gather's wrapping
+            return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
     async def close(self) -> None:
