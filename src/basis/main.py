@@ -16,6 +16,7 @@ from basis.core.db import Database
 from basis.core.http import (
     files_router,
     include_flat,
+    include_hot,
     install_docs,
     install_error_handlers,
     literal_routes_first,
@@ -124,7 +125,7 @@ def create_app(
     include_flat(app, ops_router())
     for spec in all_specs:
         for router in spec.hot_routers:
-            include_flat(app, router)
+            include_hot(app, router)
     authenticated = [Depends(require_user)]
     for spec in all_specs:
         for router in spec.public_routers:
@@ -138,8 +139,13 @@ def create_app(
     for method, path, modules in literal_routes_first(app):
         # Two originals' clients use one path (the exchange's and the messenger's public
         # profiles): the app named first in BASIS_APPS answers it; enable one of them to choose.
-        log.warning("path served by more than one app", method=method, path=path, answered_by=modules[0],
-                    shadowed=modules[1:])
+        log.warning(
+            "path served by more than one app",
+            method=method,
+            path=path,
+            answered_by=modules[0],
+            shadowed=modules[1:],
+        )
 
     # Added last = outermost: the edge (request id, headers, limits, metrics), then CORS.
     if settings.cors_origins:

@@ -1,14 +1,16 @@
 """``include_flat``: a router's routes on the app's own list behave and document exactly as
-``include_router`` would have them (pure: no database)."""
+``include_router`` would have them; ``include_hot`` serves a hand-read route with Starlette
+alone (pure: no database)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, WebSocket
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from basis.core.http import include_flat
+from basis.core.http import BareRoute, include_flat, include_hot, install_error_handlers
 
 
 def _guard(x_key: str | None = Header(default=None)) -> None:
@@ -87,9 +89,18 @@ async def _socket(app: FastAPI, headers: list[tuple[bytes, bytes]]) -> list[dict
         sent.append(message)
 
     scope = {
-        "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "path": "/items/live",
-        "raw_path": b"/items/live", "query_string": b"", "root_path": "", "headers": headers,
-        "client": ("127.0.0.1", 1), "server": ("test", 80), "subprotocols": [], "state": {},
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": "/items/live",
+        "raw_path": b"/items/live",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+        "subprotocols": [],
+        "state": {},
     }
     await app(scope, receive, send)
     return sent
@@ -132,3 +143,43 @@ async def test_routes_keep_their_routers_route_class(flat: bool) -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.get("/stamped")).headers["x-route-class"] == "stamped"
+
+
+async def test_a_hot_route_reading_its_own_request_is_served_by_starlette_and_documented_by_fastapi() -> None:
+    hot = APIRouter(tags=["hot"])
+    seen: list[object] = []
+
+    @hot.post("/hot", status_code=201, summary="Read by hand")
+    async def by_hand(request: Request) -> Response:
+        seen.append(request.scope["route"])
+        if await request.body() == b"bad":
+            raise RequestValidationError([{"type": "missing", "loc": ["body"], "msg": "Field required"}])
+        return Response(b"{}", status_code=201, media_type="application/json")
+
+    @hot.get("/hot")
+    async def with_a_parameter(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    app = FastAPI()
+    install_error_handlers(app)
+    include_hot(app, hot)
+    kinds = [
+        (type(route).__name__, route.path, sorted(route.methods))
+        for route in app.router.routes
+        if getattr(route, "path", None) == "/hot"
+    ]
+    assert kinds == [
+        ("BareRoute", "/hot", ["POST"]),
+        ("APIRoute", "/hot", ["POST"]),
+        ("APIRoute", "/hot", ["GET"]),
+    ]
+    assert app.openapi()["paths"]["/hot"]["post"]["summary"] == "Read by hand"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert (await client.post("/hot", content=b"{}")).status_code == 201
+        assert isinstance(seen[-1], BareRoute) and seen[-1].path == "/hot"
+        refused = await client.post("/hot", content=b"bad")
+        assert refused.status_code == 422 and refused.json()["code"] == "validation_error"
+        assert (await client.get("/hot", params={"n": 3})).json() == {"n": 3}
+        wrong = await client.put("/hot")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"

@@ -43,8 +43,10 @@ class AppSpec:
     public_routers: Sequence[APIRouter] = ()
     """Explicit opt-out from authentication (login, terminal protocol with its own key, ...)."""
     hot_routers: Sequence[APIRouter] = ()
-    """Public routers of high-volume machine traffic (terminal protocols), matched before every
-    other route: FastAPI tries routes one by one, a few microseconds each."""
+    """Public routers of high-volume machine traffic (terminal protocols, stock movements),
+    matched before every other route: FastAPI tries routes one by one, a few microseconds each.
+    A route whose endpoint reads its own request is served by Starlette alone
+    (``core.http.include_hot``)."""
     admin_views: Sequence[type] = ()
     migrations_dir: Path | None = None
     """Folder of this app's Alembic branch; its first revision carries ``branch_labels=(name,)``."""
