@@ -135,8 +135,10 @@ async def stream_stock_json(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[list[str]]:
     """PostgreSQL and MariaDB: the report's rows as JSON objects (text), ``chunk`` at a time."""
-    conn = await _report_connection(session)
-    columns = [_json_text(conn.dialect.name), PRODUCTS.c.id, LEVELS.c.location_id]
+    dialect = session.get_bind().dialect.name
+    columns = [_json_text(dialect)]
+    if dialect == "mysql":  # what ``_report`` orders each product's levels by
+        columns += [PRODUCTS.c.id, LEVELS.c.location_id]
     async for rows in _report(session, location_id, columns, chunk, product_at=1, location_at=2):
         yield [row[0] for row in rows]
 
@@ -145,7 +147,6 @@ async def stream_stock_rows(
     session: AsyncSession, location_id: int | None = None, *, chunk: int = CHUNK_ROWS
 ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
     """The stock report's rows (``STOCK_COLUMNS``), ``chunk`` at a time."""
-    await _report_connection(session)
     async for rows in _report(session, location_id, _columns(), chunk, product_at=0, location_at=3):
         yield rows
 
@@ -168,7 +169,7 @@ async def _report(
     product_at: int,
     location_at: int,
 ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
-    conn = await session.connection()
+    conn = await _report_connection(session)
     if conn.dialect.name != "mysql":
         async for rows in _stream(session, stock_select(location_id, columns), chunk):
             yield rows
