@@ -70,14 +70,18 @@ def table_names(all_specs: list[Any]) -> list[str]:
 @pytest.fixture(scope="session")
 def test_database(
     backend: str, worker_id_safe: str, tmp_path_factory: pytest.TempPathFactory, all_specs: list[Any]
-) -> tb.TestDatabase:
+) -> Iterator[tb.TestDatabase]:
     if backend != "sqlite":
         port = 5432 if backend == "postgresql" else 3306
         if not tb.port_open(tb.SERVER_URLS[backend], port):
             _unavailable(backend)
+    tb.sweep_stale_databases(backend)
     database = tb.create_database(backend, worker_id_safe, tmp_path_factory.mktemp(f"db_{backend}"))
-    migrations.upgrade(database.url, all_specs)
-    return database
+    try:
+        migrations.upgrade(database.url, all_specs)
+        yield database
+    finally:
+        tb.drop_database(database)
 
 
 @pytest.fixture

@@ -62,7 +62,10 @@ def test_serve_refuses_a_server_database_behind_the_code(tmp_path: Path, worker_
 
         pytest.skip("PostgreSQL is not running")
     database = tb.create_database("postgresql", f"cli_{worker_id_safe}", tmp_path)
-    result = basis("serve", "--port", "1", env=_env(tmp_path, database_url=database.url), timeout=60)
+    try:
+        result = basis("serve", "--port", "1", env=_env(tmp_path, database_url=database.url), timeout=60)
+    finally:
+        tb.drop_database(database)
     assert result.returncode == 2
     assert "schema is behind the code" in result.stderr and "basis migrate" in result.stderr
     assert "Traceback" not in result.stderr

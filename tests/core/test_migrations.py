@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,13 @@ from tests.support import backends as tb
 
 
 @pytest.fixture
-def scratch_database(backend: str, worker_id_safe: str, tmp_path: Path, test_database: tb.TestDatabase) -> str:
+def scratch_database(
+    backend: str, worker_id_safe: str, tmp_path: Path, test_database: tb.TestDatabase
+) -> Iterator[str]:
     # A database of its own: downgrading the shared test database would break other tests.
-    return tb.create_database(backend, f"mig_{worker_id_safe}", tmp_path).url
+    database = tb.create_database(backend, f"mig_{worker_id_safe}", tmp_path)
+    yield database.url
+    tb.drop_database(database)
 
 
 def _tables(url: str) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,81 @@ async def _recreate(admin_url: str, backend: str, name: str) -> None:
                 await conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     finally:
         await engine.dispose()
+
+
+async def _drop(admin_url: str, backend: str, names: list[str]) -> None:
+    engine = create_async_engine(normalise_url(admin_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for name in names:
+                if backend == "postgresql":
+                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                else:
+                    # A connection left in a transaction would make DROP wait for it: not for long.
+                    await conn.execute(text("SET SESSION lock_wait_timeout = 10"))
+                    await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    finally:
+        await engine.dispose()
+
+
+def drop_database(database: TestDatabase) -> None:
+    """The end of a test database: a server's copy is dropped, SQLite's file goes with pytest's tmp."""
+    if database.backend != "sqlite":
+        name = make_url(database.url).database
+        assert name and name.startswith("basis_test_"), name
+        try:
+            asyncio.run(_drop(SERVER_URLS[database.backend], database.backend, [name]))
+        except Exception as error:  # a cleanup that failed is worth a warning, not a failed test
+            warnings.warn(f"test database {name} was not dropped: {error}", stacklevel=2)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_names(names: list[str]) -> list[str]:
+    """The test databases of runs that ended without dropping them (killed, interrupted): the
+    pid their name ends with is no longer running on this machine."""
+    stale = []
+    for name in names:
+        if not name.startswith("basis_test_"):
+            continue
+        tail = name.rsplit("_", 1)[-1]
+        if tail.isdigit() and not _pid_alive(int(tail)):
+            stale.append(name)
+    return stale
+
+
+async def _sweep(admin_url: str, backend: str) -> None:
+    engine = create_async_engine(normalise_url(admin_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            pattern = "'basis\\_test\\_%'"
+            if backend == "postgresql":
+                query = f"SELECT datname FROM pg_database WHERE datname LIKE {pattern}"
+                listed = await conn.execute(text(query))
+            else:
+                listed = await conn.execute(text(f"SHOW DATABASES LIKE {pattern}"))
+            names = [row[0] for row in listed]
+    finally:
+        await engine.dispose()
+    for name in stale_names(names):
+        try:
+            await _drop(admin_url, backend, [name])
+        except Exception:  # another worker dropped it first, or a run still holds it: not ours to force
+            pass
+
+
+def sweep_stale_databases(backend: str) -> None:
+    """Drop what killed runs left on this server (once per worker and backend, before creating)."""
+    if backend != "sqlite":
+        asyncio.run(_sweep(SERVER_URLS[backend], backend))
 
 
 def create_database(backend: str, worker: str, tmp_dir: Path) -> TestDatabase:
