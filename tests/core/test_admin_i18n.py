@@ -3,12 +3,16 @@ the ``basis_lang`` cookie, else Accept-Language, else English; Ukrainian from Ba
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from babel.messages.pofile import read_po
+from fastapi import FastAPI
 from sqladmin import i18n as sqladmin_i18n
 
 from basis.core import i18n
+from tests.core.test_i18n import _catalog
 from tests.fixtures.auth import MakeUser
 from tests.identity.helpers import PASSWORD
 
@@ -62,4 +66,58 @@ async def test_the_panel_speaks_the_language_of_basis_pages(
         assert logout in page.text and search in page.text, code
         others = {TEXTS[other][1] for other in TEXTS if other != code} - {logout}
         assert not any(f">{word}<" in page.text.replace(" ", "").replace("\n", "") for word in others)
+    client.cookies.delete(i18n.LANG_COOKIE)
+
+
+def _own_views(app: FastAPI) -> list[Any]:
+    """The panel's views that Basis ships (identity and its apps), not a test plug-in's."""
+    return [view for view in app.state.admin.views if type(view).__module__.startswith("basis.")]
+
+
+async def test_every_name_the_panel_shows_is_translated(client: httpx.AsyncClient, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("catalogs only: checked once")
+    views = _own_views(client.app)  # type: ignore[attr-defined]
+    assert len(views) > 20  # identity and every app of Basis
+    shown = {
+        str.__str__(getattr(view, field))
+        for view in views
+        for field in ("name", "name_plural")
+        if getattr(view, field, None)
+    }
+    shown |= {view.category for view in views if getattr(view, "category", None)}
+    assert {"Users", "Products", "Warehouse", "Families", "Exchange"} <= shown
+    english = set(_catalog("en"))
+    assert shown <= english, f"not in the catalogs: {sorted(shown - english)}"
+    for language in ("uk", "ru"):
+        catalog = _catalog(language)
+        assert all(catalog[name] for name in shown), language
+
+
+async def test_the_menu_and_the_page_titles_speak_the_panels_language(
+    client: httpx.AsyncClient, make_user: MakeUser, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("templates and catalogs only: checked once")
+    await make_user(role="admin", email="menus@example.com")
+    signed_in = await client.post(
+        "/admin/login", data={"username": "menus@example.com", "password": PASSWORD}, headers=ORIGIN
+    )
+    assert signed_in.status_code == 302
+    # language -> (the Warehouse menu, the products list's title, SQLAdmin's "New %(name)s" button)
+    wanted = {
+        "en": ("Warehouse", "Products", "New Product"),
+        "uk": ("Склад", "Товари", "Новий запис: Товар"),
+        "ru": ("Склад", "Товары", "Создать: Товар"),
+    }
+    for code, (menu, title, button) in wanted.items():
+        client.cookies.set(i18n.LANG_COOKIE, code)
+        page = await client.get("/admin/product/list")  # the address stays English in every language
+        assert page.status_code == 200, code
+        text = " ".join(page.text.split())
+        assert f'<span class="nav-link-title">{menu}</span>' in text, code
+        assert f'<h3 class="card-title">{title}</h3>' in text, code
+        assert button in text, code
+        if code != "en":
+            assert '<h3 class="card-title">Products</h3>' not in text and ">Users<" not in text
     client.cookies.delete(i18n.LANG_COOKIE)

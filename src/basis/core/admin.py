@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from babel.support import Translations
+from markupsafe import Markup, escape
 from sqladmin import ModelView
 from sqladmin import i18n as sqladmin_i18n
 from sqladmin.helpers import secure_filename
@@ -83,6 +84,31 @@ def speak_basis_languages(admin: Any) -> None:
     )
     env.globals["get_locale"] = sqladmin_i18n.get_locale
     admin.admin.add_middleware(PanelLanguage)  # outermost: before authentication and forms
+
+
+class PanelText(str):
+    """A panel view's name or its menu category: it compares, hashes and builds URLs as its
+    English text, and shows (in templates, and in ``%`` formatting such as SQLAdmin's "New
+    %(name)s") in the language of the request, from Basis's ``messages`` catalogs."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return i18n.translations(sqladmin_i18n.get_locale()).gettext(str.__str__(self))
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+
+def speak_view_names(admin: Any, view: Any) -> None:
+    """Give a view just added to ``admin`` (and its menu category) names that show translated."""
+    for attribute in ("name", "name_plural"):
+        value = getattr(view, attribute, None)
+        if value and not isinstance(value, PanelText):
+            setattr(view, attribute, PanelText(value))
+    for item in admin._menu.items:  # SQLAdmin 0.32: the menu's categories, one level deep
+        if item.children and not isinstance(item.name, PanelText):
+            item.name = PanelText(item.name)
 
 
 def _panel_gettext(lang: i18n.Lang) -> Callable[..., str]:

@@ -36,6 +36,7 @@ from basis.core.admin import (
     csv_export,
     local_time,
     speak_basis_languages,
+    speak_view_names,
 )
 from basis.core.errors import BasisError, TooManyRequests
 from basis.core.net import client_ip
@@ -322,6 +323,7 @@ class BasisAdmin(Admin):
     def add_view(self, view: Any) -> None:
         super().add_view(view)
         instance = self.views[-1]
+        speak_view_names(self, instance)  # the menu and the page titles in the panel's language
         if isinstance(instance, ModelView):
             # Per view instance (not the shared class): times in the zone of this deployment.
             show = local_time(self.zone)
@@ -362,6 +364,7 @@ def mount_admin(app: FastAPI, settings: Settings, views: list[type]) -> None:
         middlewares=[Middleware(AdminOriginCheck, settings=settings)],
     )
     auth.admin = admin
+    app.state.admin = admin
     speak_basis_languages(admin)  # the panel's own texts in the language of Basis's pages
     setattr(admin.admin.state, AUTH_STATE, auth)
     for view in views:
