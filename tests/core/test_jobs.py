@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -395,3 +396,45 @@ async def test_a_job_staged_with_a_due_time_waits_in_the_outbox_until_then(
     await queue.drain()
     assert CALLS[token] == 1
     assert (await runs(session))[f"due:{token}"][0] == "done"
+
+
+async def test_a_sweep_failing_through_a_database_outage_warns_once_then_a_minute_apart(
+    backend: str, settings: Settings, session: AsyncSession, tmp_path: Path, token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("the outage is a server's connection cut by a proxy")
+    if backend != next(b for b in backends.chosen_backends() if b != "sqlite"):
+        pytest.skip("the queue's sweep behaves the same on either server: checked on one")
+    monkeypatch.setattr("basis.core.jobs.SWEEP_FAILURE_REMINDER", 1.0)  # a minute in production
+    url = make_url(settings.resolved_database_url)
+    async with cuttable(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        db = Database(proxied, pool_size=2)
+        queue = JobQueue(
+            settings=settings, db=db, mailer=OutboxMailer(tmp_path / "mail.jsonl"), redis_url=None,
+            worker=False, retry_delay=0.01, queue_name=f"tests:jobs:{token}", outbox_interval=0.05,
+            outbox_grace=0,
+        )
+        try:
+            with structlog.testing.capture_logs() as logs:
+                await queue.start()
+                proxy.cut()
+                await asyncio.sleep(2.5)  # about fifty sweeps fail
+                proxy.restore()
+                session.add(JobOutbox(task="tests.flaky", key=f"after:{token}", kwargs=json.dumps(
+                    {"token": token, "failures": 0}), created_at=utcnow() - dt.timedelta(minutes=1)))
+                await session.commit()
+                async with asyncio.timeout(20):  # the sweep works again: the row left behind is queued
+                    while await outbox_rows(session):
+                        await asyncio.sleep(0.05)
+        finally:
+            await queue.close()
+            await db.dispose()
+    failed = [entry for entry in logs if entry["event"] == "outbox sweep failed"]
+    assert 2 <= len(failed) <= 4, failed  # at the start, then about once a second: not fifty lines
+    assert failed[0]["failing_for_s"] == 0 and failed[-1]["failing_for_s"] >= 1
+    again = [entry for entry in logs if entry["event"] == "outbox sweep works again"]
+    assert len(again) == 1 and again[0]["failed_for_s"] >= 2
+    await queue.drain()
+    assert CALLS[token] == 1

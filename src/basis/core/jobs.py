@@ -18,6 +18,7 @@ import importlib
 import inspect
 import json
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ QUEUE_NAME = "basis:jobs"
 CONSUMER_GROUP = "basis-workers"
 MAX_BACKOFF_SECONDS = 300.0
 MAX_KEY_LENGTH = 200
+SWEEP_FAILURE_REMINDER = 60.0
+"""Seconds between the warnings of an outbox sweep that keeps failing (a database outage)."""
 TASK_NAME = "basis.run_job"
 # The identity part is loaded by name: core never imports identity (see core/migrations.py).
 CORE_SPECS = ("basis.identity.app:spec",)
@@ -256,6 +259,8 @@ class JobQueue:
                         await declare()
 
     async def _sweep_outbox(self) -> None:
+        failing_since: float | None = None  # an outage: its start, and when it was last told
+        told = 0.0
         while True:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self.outbox_interval):
@@ -267,7 +272,17 @@ class JobQueue:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is away: try again next round
-                log.warning("outbox sweep failed", error=str(exc))
+                now = time.monotonic()
+                if failing_since is None or now - told >= SWEEP_FAILURE_REMINDER:
+                    # Once when it starts, then a reminder a minute: not a line every round.
+                    failing = 0 if failing_since is None else round(now - failing_since)
+                    log.warning("outbox sweep failed", error=str(exc), failing_for_s=failing)
+                    told = now
+                    failing_since = failing_since if failing_since is not None else now
+                continue
+            if failing_since is not None:
+                log.info("outbox sweep works again", failed_for_s=round(time.monotonic() - failing_since))
+                failing_since = None
 
     # --- enqueueing
 
