@@ -17,7 +17,9 @@ from basis.core.progress import advancer, progress_bar
 from basis.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Basis: one backend for several apps.")
-migrate_cli = typer.Typer(help="Database migrations (one Alembic branch per part).", invoke_without_command=True)
+migrate_cli = typer.Typer(
+    help="Database migrations (one Alembic branch per part).", invoke_without_command=True
+)
 cli.add_typer(migrate_cli, name="migrate")
 
 
@@ -81,7 +83,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
-    https: Annotated[bool, typer.Option("--https", help="Serve TLS (self-signed unless configured).")] = False,
+    https: Annotated[
+        bool, typer.Option("--https", help="Serve TLS (self-signed unless configured).")
+    ] = False,
     reload: Annotated[bool, typer.Option("--reload", help="Restart on code changes (development).")] = False,
 ) -> None:
     """Serve the API, the admin panel and the docs."""
@@ -238,7 +242,9 @@ async def _check(settings: Settings, specs: Sequence[AppSpec]) -> list[str]:
 
 @cli.command()
 def openapi(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; stdout if omitted.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; stdout if omitted.")
+    ] = None,
 ) -> None:
     """Write the OpenAPI document of the enabled apps."""
     from basis.main import create_app
@@ -280,7 +286,9 @@ async def _demo(settings: Settings, specs: Sequence[AppSpec], size: str) -> None
                 task = progress.add_task(spec.name, total=None)
                 async with db.sessionmaker() as session:
                     assert spec.demo is not None
-                    await spec.demo(session=session, settings=settings, progress=advancer(progress, task), size=size)
+                    await spec.demo(
+                        session=session, settings=settings, progress=advancer(progress, task), size=size
+                    )
                 typer.echo(f"{spec.name}: demo data ready")
     finally:
         await db.dispose()

@@ -144,7 +144,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "basis"
     jwt_audience: str = "basis"
     access_token_minutes: int = Field(
-        15, ge=1, le=1440, validation_alias=_alias("BASIS_ACCESS_TOKEN_MINUTES", "ACCESS_TOKEN_EXPIRE_MINUTES")
+        15,
+        ge=1,
+        le=1440,
+        validation_alias=_alias("BASIS_ACCESS_TOKEN_MINUTES", "ACCESS_TOKEN_EXPIRE_MINUTES"),
     )
     refresh_token_days: int = Field(
         14, ge=1, le=365, validation_alias=_alias("BASIS_REFRESH_TOKEN_DAYS", "REFRESH_TOKEN_EXPIRE_DAYS")
@@ -161,7 +164,7 @@ class Settings(BaseSettings):
     admin_session_secret: SecretStr | None = None
     """Signs the admin panel's cookie; separate from the JWT keys."""
     password_reset_minutes: int = Field(30, ge=5, le=1440)
-    password_hash_profile: Literal["production", "fast"] = "production"
+    password_hash_profile: Literal["production", "fast"] = "production"  # noqa: S105 (a profile's name)
     """``fast`` lowers Argon2 cost for test suites only; refused in prod."""
     rate_limits_enabled: bool = True
     login_limit_ip_identifier: str = "5/15minutes"
@@ -202,11 +205,14 @@ class Settings(BaseSettings):
     """``<endpoint>/<bucket>/<key>`` URLs, as MinIO needs; false: ``<bucket>.<host>`` (AWS)."""
 
     _split_lists = field_validator(
-        "apps", "allowed_hosts", "cors_origins", "trusted_proxies", "jwt_secrets", "metrics_networks",
+        "apps",
+        "allowed_hosts",
+        "cors_origins",
+        "trusted_proxies",
+        "jwt_secrets",
+        "metrics_networks",
         mode="before",
-    )(
-        classmethod(lambda cls, v: _split(v))
-    )
+    )(classmethod(lambda cls, v: _split(v)))
 
     @field_validator("timezone")
     @classmethod
@@ -258,7 +264,7 @@ class Settings(BaseSettings):
             if self.admin_session_secret is None:
                 raise ValueError("BASIS_ADMIN_SESSION_SECRET is required in prod")
             _check_strong(self.admin_session_secret.get_secret_value(), "BASIS_ADMIN_SESSION_SECRET")
-            if self.password_hash_profile != "production":
+            if self.password_hash_profile != "production":  # noqa: S105 (a profile's name)
                 raise ValueError("BASIS_PASSWORD_HASH_PROFILE=fast is for tests only, not prod")
         else:
             for value in self.jwt_secrets:

@@ -136,7 +136,9 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
     assert response.json()["code"] == "method_not_allowed"
 
 
-async def test_malformed_json_and_wrong_types_are_422(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+async def test_malformed_json_and_wrong_types_are_422(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
     bad_json = await client.post(
         "/example/notes", content=b'{"text": ', headers={**admin_headers, "content-type": "application/json"}
     )
@@ -180,14 +182,20 @@ async def test_a_crash_is_a_500_without_a_trace_but_with_the_request_id(
     async with _app_client(app) as client:
         response = await client.get("/boom", headers={"X-Request-ID": "req-123"})
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error", "code": "internal_error", "request_id": "req-123"}
+    assert response.json() == {
+        "detail": "Internal server error",
+        "code": "internal_error",
+        "request_id": "req-123",
+    }
     assert "secret internals" not in response.text and "Traceback" not in response.text
     assert response.headers["x-request-id"] == "req-123"
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health", headers={"X-Request-ID": "abc-1"})).headers["x-request-id"] == "abc-1"
-    generated = (await client.get("/health", headers={"X-Request-ID": "bad id <script>"})).headers["x-request-id"]
+    generated = (await client.get("/health", headers={"X-Request-ID": "bad id <script>"})).headers[
+        "x-request-id"
+    ]
     assert len(generated) == 32 and generated != "bad id"
 
 
@@ -266,7 +274,8 @@ async def test_nul_characters_are_refused_before_any_database_sees_them(
     query = await client.get("/example/notes?q=a%00b", headers=admin_headers)
     assert query.status_code == 422
     form = await client.post(
-        "/auth/login", content=b"username=a%00b&password=x",
+        "/auth/login",
+        content=b"username=a%00b&password=x",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert form.status_code == 422

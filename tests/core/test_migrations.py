@@ -61,7 +61,9 @@ def test_a_disabled_app_has_no_tables(scratch_database: str, all_specs: list[Any
     assert set(missing) == {spec.name for spec in all_specs}
 
 
-def test_autogenerate_finds_no_difference_from_the_models(test_database: tb.TestDatabase, all_specs: list[Any]) -> None:
+def test_autogenerate_finds_no_difference_from_the_models(
+    test_database: tb.TestDatabase, all_specs: list[Any]
+) -> None:
     metadata = migrations.target_metadata(all_specs)
     owned = migrations.owned_tables(all_specs)
 
@@ -83,5 +85,3 @@ def test_autogenerate_finds_no_difference_from_the_models(test_database: tb.Test
             await engine.dispose()
 
     assert asyncio.run(run()) == []
-
-

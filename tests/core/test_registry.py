@@ -25,7 +25,9 @@ from tests.support.server import available_apps
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-async def test_an_enabled_app_serves_its_routes(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+async def test_an_enabled_app_serves_its_routes(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
     created = await client.post("/example/notes", json={"text": "hello"}, headers=admin_headers)
     assert created.status_code == 201, created.text
     listed = await client.get("/example/notes", headers=admin_headers)

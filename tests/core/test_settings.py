@@ -37,7 +37,9 @@ def test_prod_refuses_missing_and_weak_secrets(tmp_path: Path) -> None:
 
 def test_prod_refuses_the_fast_test_hash_profile() -> None:
     with pytest.raises(ValidationError, match="tests only"):
-        make(env="prod", jwt_secrets=[STRONG], admin_session_secret=STRONG[::-1], password_hash_profile="fast")
+        make(
+            env="prod", jwt_secrets=[STRONG], admin_session_secret=STRONG[::-1], password_hash_profile="fast"
+        )
 
 
 def test_wildcard_cors_is_refused() -> None:

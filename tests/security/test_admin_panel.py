@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import pytest
 
 from tests.security.helpers import DEFAULT_PASSWORD, HASH_PATTERN
 

@@ -17,7 +17,9 @@ from basis.core.db import normalise_url
 
 ALL_BACKENDS = ("sqlite", "postgresql", "mariadb")
 SERVER_URLS = {
-    "postgresql": os.environ.get("BASIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    "postgresql": os.environ.get(
+        "BASIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    ),
     "mariadb": os.environ.get("BASIS_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306/test"),
 }
 REDIS_URL = os.environ.get("BASIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -74,7 +76,9 @@ async def _recreate(admin_url: str, backend: str, name: str) -> None:
                 await conn.execute(text(f'CREATE DATABASE "{name}"'))
             else:
                 await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-                await conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+                await conn.execute(
+                    text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                )
     finally:
         await engine.dispose()
 

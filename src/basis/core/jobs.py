@@ -320,13 +320,14 @@ class JobQueue:
         self._check(name, key, kwargs)
         return await self._run(name, key, json.loads(json.dumps(kwargs)))
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (callers wait a bounded time)
         """Wait until the jobs queued so far (and the jobs they queue) have finished."""
         async with asyncio.timeout(timeout):
             if self.in_process:
                 await self._idle.wait()
                 return
-            while not (await self._queue_empty() and not self._running):
+            # The queue is in Redis, shared by processes: no event to wait on here.
+            while not (await self._queue_empty() and not self._running):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
     async def _queue_empty(self) -> bool:
@@ -387,8 +388,15 @@ class JobQueue:
         while True:
             attempt += 1
             context = JobContext(
-                settings=self.settings, sessionmaker=self.db.sessionmaker, mailer=self.mailer, jobs=self,
-                hub=self.hub, storage=self.storage, name=name, key=key, attempt=attempt,
+                settings=self.settings,
+                sessionmaker=self.db.sessionmaker,
+                mailer=self.mailer,
+                jobs=self,
+                hub=self.hub,
+                storage=self.storage,
+                name=name,
+                key=key,
+                attempt=attempt,
             )
             try:
                 if key is not None:
@@ -404,8 +412,14 @@ class JobQueue:
                         await self._finish(key, "failed", error)
                     return "failed"
                 delay = self._backoff(attempt)
-                log.warning("job attempt failed, retrying", job=name, key=key, attempt=attempt,
-                            retry_in=round(delay, 3), error=error)
+                log.warning(
+                    "job attempt failed, retrying",
+                    job=name,
+                    key=key,
+                    attempt=attempt,
+                    retry_in=round(delay, 3),
+                    error=error,
+                )
                 await asyncio.sleep(delay)
                 continue
             if key is not None:
@@ -427,8 +441,13 @@ class JobQueue:
                 raise
             except Exception as exc:
                 if attempt > definition.retries:
-                    log.error("job bookkeeping failed, job not run", job=definition.name, key=key,
-                              error=str(exc), exc_info=exc)
+                    log.error(
+                        "job bookkeeping failed, job not run",
+                        job=definition.name,
+                        key=key,
+                        error=str(exc),
+                        exc_info=exc,
+                    )
                     return None
                 await asyncio.sleep(self._backoff(attempt))
         return None
@@ -442,9 +461,13 @@ class JobQueue:
                 return True
             except IntegrityError:
                 await session.rollback()
-            row = (await session.execute(
-                select(JobRun.id, JobRun.status, JobRun.attempts, JobRun.created_at).where(JobRun.key == key)
-            )).one_or_none()
+            row = (
+                await session.execute(
+                    select(JobRun.id, JobRun.status, JobRun.attempts, JobRun.created_at).where(
+                        JobRun.key == key
+                    )
+                )
+            ).one_or_none()
             if row is None or row.status == "done":
                 return False
             if row.status == "running" and row.created_at > utcnow() - self.stale_after:

@@ -142,7 +142,8 @@ async def status(
         head = script.get_revision(f"{name}@head")
         assert head is not None
         applied = next(
-            (r.revision for r in script.iterate_revisions(head.revision, "base") if r.revision in reached), None
+            (r.revision for r in script.iterate_revisions(head.revision, "base") if r.revision in reached),
+            None,
         )
         result[name] = (applied, head.revision)
     return result
@@ -152,7 +153,11 @@ async def pending(
     database_url: str, specs: Sequence[AppSpec], known: Sequence[AppSpec] | None = None
 ) -> list[str]:
     """Enabled branches whose head the database has not reached."""
-    return [name for name, (applied, head) in (await status(database_url, specs, known)).items() if applied != head]
+    return [
+        name
+        for name, (applied, head) in (await status(database_url, specs, known)).items()
+        if applied != head
+    ]
 
 
 def table_names(metadata: MetaData) -> list[str]:

@@ -91,7 +91,7 @@ class Subscription:
     async def remove(self, *topics: str) -> None:
         await self._hub._detach(self, [t for t in topics if t in self._topics])
 
-    async def get_item(self, timeout: float | None = None) -> tuple[str, dict[str, Any]]:
+    async def get_item(self, timeout: float | None = None) -> tuple[str, dict[str, Any]]:  # noqa: ASYNC109
         """The next ``(topic, message)``: TimeoutError after ``timeout`` s, SubscriptionClosed once closed."""
         if self._closed and self._queue.empty():
             raise SubscriptionClosed
@@ -102,7 +102,7 @@ class Subscription:
         topic, raw = item  # type: ignore[misc]
         return topic, json.loads(raw)
 
-    async def get(self, timeout: float | None = None) -> dict[str, Any]:
+    async def get(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
         return (await self.get_item(timeout))[1]
 
     def __aiter__(self) -> Subscription:
