@@ -81,7 +81,9 @@ class Api:
 
     async def socket(self, who: Person) -> ClientConnection:
         assert self.ws_base is not None, "use the `served` fixture for sockets"
-        ws = await connect(f"{self.ws_base}/ws?token={who.token}")
+        # Unread frames never stop the client reading (websockets pauses at 16 by default), so
+        # closing a socket a test did not read to the end is answered at once, not after 10 s.
+        ws = await connect(f"{self.ws_base}/ws?token={who.token}", max_queue=None)
         self.sockets.append(ws)
         return ws
 
