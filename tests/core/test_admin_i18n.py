@@ -9,9 +9,11 @@ import httpx
 import pytest
 from babel.messages.pofile import read_po
 from fastapi import FastAPI
+from sqladmin import ModelView
 from sqladmin import i18n as sqladmin_i18n
 
 from basis.core import i18n
+from basis.core.admin import column_label, shown_columns
 from tests.core.test_i18n import _catalog
 from tests.fixtures.auth import MakeUser
 from tests.identity.helpers import PASSWORD
@@ -23,11 +25,11 @@ TEXTS = {
     "uk": ("Увійти", "Вийти", "Пошук"),
     "ru": ("Вход", "Выход", "Поиск"),
 }
-# language -> (the Warehouse menu group, the products list's title, its "New" button)
+# language -> (the Warehouse menu group, the products list's title, its "New" button, a column)
 NAMES = {
-    "en": ("Warehouse", "Products", "New Product"),
-    "uk": ("Склад", "Товари", "Новий запис: Товар"),
-    "ru": ("Склад", "Товары", "Создать: Товар"),
+    "en": ("Warehouse", "Products", "New Product", "In stock"),
+    "uk": ("Склад", "Товари", "Новий запис: Товар", "У наявності"),  # noqa: RUF001 (Cyrillic)
+    "ru": ("Склад", "Товары", "Создать: Товар", "В наличии"),  # noqa: RUF001 (Cyrillic)
 }
 
 
@@ -74,12 +76,13 @@ async def test_the_panel_speaks_the_language_of_basis_pages(
         assert not any(f">{word}<" in page.text.replace(" ", "").replace("\n", "") for word in others)
 
         # Basis's own names: the menu group, the list's title, SQLAdmin's "New %(name)s" button.
-        menu, title, button = NAMES[code]
+        menu, title, button, column = NAMES[code]
         page = await client.get("/admin/product/list")  # the address stays English in every language
         assert page.status_code == 200, code
         text = " ".join(page.text.split())
         assert f'<span class="nav-link-title">{menu}</span>' in text, code
         assert f'<h3 class="card-title">{title}</h3>' in text and button in text, code
+        assert f"<th> {column} </th>" in text, code
         if code != "en":
             assert '<h3 class="card-title">Products</h3>' not in text and ">Users<" not in text
     client.cookies.delete(i18n.LANG_COOKIE)
@@ -102,9 +105,32 @@ async def test_every_name_the_panel_shows_is_translated(client: httpx.AsyncClien
         if getattr(view, field, None)
     }
     shown |= {view.category for view in views if getattr(view, "category", None)}
-    assert {"Users", "Products", "Warehouse", "Families", "Exchange"} <= shown
+    # Every column a list, a details page, a form, the search or the sorting shows.
+    shown |= {
+        str.__str__(view._column_labels[name])
+        for view in views
+        if isinstance(view, ModelView)
+        for name in shown_columns(view)
+    }
+    assert {"Users", "Products", "Warehouse", "Families", "Exchange", "Full name", "SKU"} <= shown
     english = set(_catalog("en"))
     assert shown <= english, f"not in the catalogs: {sorted(shown - english)}"
     for language in ("uk", "ru"):
         catalog = _catalog(language)
         assert all(catalog[name] for name in shown), language
+
+
+@pytest.mark.parametrize(
+    ("attribute", "label"),
+    [
+        ("full_name", "Full name"),
+        ("is_active", "Active"),
+        ("product_id", "Product"),
+        ("qr_code", "QR code"),
+        ("nfc_uid", "NFC UID"),
+        ("evidence_urls", "Evidence URLs"),
+        ("id", "ID"),
+    ],
+)
+def test_a_column_without_a_label_gets_a_readable_one(attribute: str, label: str) -> None:
+    assert column_label(attribute) == label

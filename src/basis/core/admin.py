@@ -100,8 +100,37 @@ class PanelText(str):
         return escape(str(self))
 
 
+_ACRONYMS = frozenset({"id", "qr", "nfc", "uid", "sku", "ip", "url", "pdf", "api", "mime"})
+_WORDS = {"urls": "URLs", "ts": "time"}
+
+
+def column_label(name: str) -> str:
+    """The English label of a model attribute the panel shows: ``full_name`` -> "Full name",
+    ``is_active`` -> "Active", ``product_id`` -> "Product", ``qr_code`` -> "QR code"."""
+    if name != "id":
+        name = name.removeprefix("is_").removesuffix("_id")
+    words = [w.upper() if w in _ACRONYMS else _WORDS.get(w, w) for w in name.split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def shown_columns(view: Any) -> list[str]:
+    """The attributes a model view shows anywhere: list, details, form, search and sorting."""
+    names: list[str] = []
+    for group in (
+        "_list_prop_names",
+        "_details_prop_names",
+        "_form_prop_names",
+        "_search_fields",
+        "_sort_fields",
+    ):
+        names += [n for n in getattr(view, group, ()) if isinstance(n, str) and n not in names]
+    return names
+
+
 def speak_view_names(admin: Any, view: Any) -> None:
-    """Give a view just added to ``admin`` (and its menu category) names that show translated."""
+    """Give a view just added to ``admin`` (and its menu category) names and column labels that
+    show in the panel's language; a label the view sets itself is kept as its English text."""
     for attribute in ("name", "name_plural"):
         value = getattr(view, attribute, None)
         if value and not isinstance(value, PanelText):
@@ -109,6 +138,17 @@ def speak_view_names(admin: Any, view: Any) -> None:
     for item in admin._menu.items:  # SQLAdmin 0.32: the menu's categories, one level deep
         if item.children and not isinstance(item.name, PanelText):
             item.name = PanelText(item.name)
+    if isinstance(view, ModelView):
+        labels = {name: str.__str__(label) for name, label in view._column_labels.items()}
+        for name in shown_columns(view):
+            labels.setdefault(name, column_label(name))
+        view._column_labels = {name: PanelText(label) for name, label in labels.items()}
+        view._column_labels_value_by_key = {label: name for name, label in view._column_labels.items()}
+        # SQLAdmin joins the search labels with str.join, which reads a str's own text: join them
+        # as the page renders them instead.
+        view.search_placeholder = lambda: ", ".join(
+            str(view._column_labels.get(field, field)) for field in view._search_fields
+        )
 
 
 def _panel_gettext(lang: i18n.Lang) -> Callable[..., str]:
