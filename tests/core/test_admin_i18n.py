@@ -25,6 +25,7 @@ TEXTS = {
     "uk": ("Увійти", "Вийти", "Пошук"),
     "ru": ("Вход", "Выход", "Поиск"),
 }
+ACTIONS = {"en": "Deactivate", "uk": "Деактивувати", "ru": "Деактивировать"}
 # language -> (the Warehouse menu group, the products list's title, its "New" button, a column)
 NAMES = {
     "en": ("Warehouse", "Products", "New Product", "In stock"),
@@ -72,6 +73,7 @@ async def test_the_panel_speaks_the_language_of_basis_pages(
         )
         assert page.status_code == 200 and page.headers["content-language"] == code
         assert logout in page.text and search in page.text, code
+        assert f"> {ACTIONS[code]} </a>" in " ".join(page.text.split()), code  # the list's action menu
         others = {TEXTS[other][1] for other in TEXTS if other != code} - {logout}
         assert not any(f">{word}<" in page.text.replace(" ", "").replace("\n", "") for word in others)
 
@@ -112,7 +114,23 @@ async def test_every_name_the_panel_shows_is_translated(client: httpx.AsyncClien
         if isinstance(view, ModelView)
         for name in shown_columns(view)
     }
-    assert {"Users", "Products", "Warehouse", "Families", "Exchange", "Full name", "SKU"} <= shown
+    shown |= {
+        str.__str__(label)
+        for view in views
+        if isinstance(view, ModelView)
+        for actions in (view._custom_actions_in_list, view._custom_actions_in_detail)
+        for label in actions.values()
+    }
+    assert {
+        "Users",
+        "Products",
+        "Warehouse",
+        "Families",
+        "Exchange",
+        "Full name",
+        "SKU",
+        "Deactivate",
+    } <= shown
     english = set(_catalog("en"))
     assert shown <= english, f"not in the catalogs: {sorted(shown - english)}"
     for language in ("uk", "ru"):

@@ -129,8 +129,9 @@ def shown_columns(view: Any) -> list[str]:
 
 
 def speak_view_names(admin: Any, view: Any) -> None:
-    """Give a view just added to ``admin`` (and its menu category) names and column labels that
-    show in the panel's language; a label the view sets itself is kept as its English text."""
+    """Give a view just added to ``admin`` (and its menu category) names, column labels and
+    action labels that show in the panel's language; a label the view sets itself is kept as
+    its English text."""
     for attribute in ("name", "name_plural"):
         value = getattr(view, attribute, None)
         if value and not isinstance(value, PanelText):
@@ -144,6 +145,8 @@ def speak_view_names(admin: Any, view: Any) -> None:
             labels.setdefault(name, column_label(name))
         view._column_labels = {name: PanelText(label) for name, label in labels.items()}
         view._column_labels_value_by_key = {label: name for name, label in view._column_labels.items()}
+        for actions in (view._custom_actions_in_list, view._custom_actions_in_detail):
+            actions.update({slug: PanelText(label) for slug, label in actions.items()})
         # SQLAdmin joins the search labels with str.join, which reads a str's own text: join them
         # as the page renders them instead.
         view.search_placeholder = lambda: ", ".join(
