@@ -87,9 +87,10 @@ def speak_basis_languages(admin: Any) -> None:
 
 
 class PanelText(str):
-    """A panel view's name or its menu category: it compares, hashes and builds URLs as its
-    English text, and shows (in templates, and in ``%`` formatting such as SQLAdmin's "New
-    %(name)s") in the language of the request, from Basis's ``messages`` catalogs."""
+    """A text of a panel view (its name, menu category, column and action labels): it
+    compares, hashes and builds URLs as its English text, and shows (in templates, and in ``%``
+    formatting such as SQLAdmin's "New %(name)s") in the language of the request, from Basis's
+    ``messages`` catalogs."""
 
     __slots__ = ()
 

@@ -323,7 +323,7 @@ class BasisAdmin(Admin):
     def add_view(self, view: Any) -> None:
         super().add_view(view)
         instance = self.views[-1]
-        speak_view_names(self, instance)  # the menu and the page titles in the panel's language
+        speak_view_names(self, instance)  # names and labels in the panel's language
         if isinstance(instance, ModelView):
             # Per view instance (not the shared class): times in the zone of this deployment.
             show = local_time(self.zone)
