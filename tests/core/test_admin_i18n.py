@@ -3,6 +3,7 @@ the ``basis_lang`` cookie, else Accept-Language, else English; Ukrainian from Ba
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -87,6 +88,11 @@ async def test_the_panel_speaks_the_language_of_basis_pages(
         assert f"<th> {column} </th>" in text, code
         if code != "en":
             assert '<h3 class="card-title">Products</h3>' not in text and ">Users<" not in text
+        export = await client.get("/admin/auth-event/export/csv")
+        assert export.status_code == 200, code
+        assert re.search(
+            r"filename=Auth_event_\d{4}-\d\d-\d\d_[\d-]+\.csv$", export.headers["content-disposition"]
+        )
     client.cookies.delete(i18n.LANG_COOKIE)
 
 

@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -148,6 +149,11 @@ def speak_view_names(admin: Any, view: Any) -> None:
         view._column_labels_value_by_key = {label: name for name, label in view._column_labels.items()}
         for actions in (view._custom_actions_in_list, view._custom_actions_in_detail):
             actions.update({slug: PanelText(label) for slug, label in actions.items()})
+        # A file name stays English: secure_filename would strip a Cyrillic one to "_<time>.csv".
+        english = str.__str__(view.name)
+        view.get_export_name = lambda export_type: (
+            f"{english}_{time.strftime('%Y-%m-%d_%H-%M-%S')}.{export_type}"
+        )
         # SQLAdmin joins the search labels with str.join, which reads a str's own text: join them
         # as the page renders them instead.
         view.search_placeholder = lambda: ", ".join(
