@@ -9,12 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from basis.core.db import normalise_url
 from tests.support import backends as tb
 
 
@@ -36,17 +32,8 @@ def test_only_the_databases_of_ended_runs_are_stale() -> None:
     assert tb.stale_names(names) == [f"basis_test_gw0_{dead}", f"basis_test_mig_gw1_{dead}"]
 
 
-async def _names(backend: str) -> set[str]:
-    engine = create_async_engine(normalise_url(tb.SERVER_URLS[backend]), poolclass=NullPool)
-    try:
-        async with engine.connect() as conn:
-            if backend == "postgresql":
-                rows = await conn.execute(text("SELECT datname FROM pg_database"))
-            else:
-                rows = await conn.execute(text("SHOW DATABASES"))
-            return {row[0] for row in rows}
-    finally:
-        await engine.dispose()
+def _names(backend: str) -> set[str]:
+    return set(asyncio.run(tb.database_names(backend)))
 
 
 def test_a_killed_runs_database_is_swept_and_a_running_ones_kept(
@@ -58,12 +45,12 @@ def test_a_killed_runs_database_is_swept_and_a_running_ones_kept(
     alive = tb.create_database(backend, f"sweep_{os.getpid()}", tmp_path)
     dead_name, alive_name = (make_url(d.url).database for d in (dead, alive))
     try:
-        assert {dead_name, alive_name} <= asyncio.run(_names(backend))
+        assert {dead_name, alive_name} <= _names(backend)
         tb.sweep_stale_databases(backend)
-        left = asyncio.run(_names(backend))
+        left = _names(backend)
         assert dead_name not in left
         assert alive_name in left and make_url(test_database.url).database in left
     finally:
         tb.drop_database(alive)
         tb.drop_database(dead)
-    assert alive_name not in asyncio.run(_names(backend))
+    assert alive_name not in _names(backend)

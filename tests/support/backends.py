@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from basis.core.db import normalise_url
@@ -67,35 +69,43 @@ def redis_db(worker: str) -> int:
     return 15 - (SLOT * 3 + (int(number) if number.isdigit() else 0) % 3) % 16
 
 
-async def _recreate(admin_url: str, backend: str, name: str) -> None:
-    engine = create_async_engine(normalise_url(admin_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+@asynccontextmanager
+async def _admin(backend: str) -> AsyncIterator[AsyncConnection]:
+    """A connection to ``backend``'s server outside any test database, each statement its own."""
+    engine = create_async_engine(
+        normalise_url(SERVER_URLS[backend]), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
     try:
         async with engine.connect() as conn:
-            if backend == "postgresql":
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-            else:
-                await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-                await conn.execute(
-                    text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-                )
+            yield conn
     finally:
         await engine.dispose()
 
 
-async def _drop(admin_url: str, backend: str, names: list[str]) -> None:
-    engine = create_async_engine(normalise_url(admin_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for name in names:
-                if backend == "postgresql":
-                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                else:
-                    # A connection left in a transaction would make DROP wait for it: not for long.
-                    await conn.execute(text("SET SESSION lock_wait_timeout = 10"))
-                    await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    finally:
-        await engine.dispose()
+async def _drop(conn: AsyncConnection, backend: str, name: str) -> None:
+    if backend == "postgresql":
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        # A connection left in a transaction would make DROP wait for it: not for long.
+        await conn.execute(text("SET SESSION lock_wait_timeout = 10"))
+        await conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+async def _recreate(backend: str, name: str) -> None:
+    async with _admin(backend) as conn:
+        await _drop(conn, backend, name)
+        if backend == "postgresql":
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            await conn.execute(
+                text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            )
+
+
+async def _drop_all(backend: str, names: list[str]) -> None:
+    async with _admin(backend) as conn:
+        for name in names:
+            await _drop(conn, backend, name)
 
 
 def drop_database(database: TestDatabase) -> None:
@@ -104,7 +114,18 @@ def drop_database(database: TestDatabase) -> None:
     if database.backend != "sqlite":
         name = make_url(database.url).database
         assert name and name.startswith("basis_test_"), name
-        asyncio.run(_drop(SERVER_URLS[database.backend], database.backend, [name]))
+        asyncio.run(_drop_all(database.backend, [name]))
+
+
+async def database_names(backend: str) -> list[str]:
+    """The test databases on ``backend``'s server, this run's and any other's."""
+    async with _admin(backend) as conn:
+        pattern = "'basis\\_test\\_%'"
+        if backend == "postgresql":
+            listed = await conn.execute(text(f"SELECT datname FROM pg_database WHERE datname LIKE {pattern}"))
+        else:
+            listed = await conn.execute(text(f"SHOW DATABASES LIKE {pattern}"))
+        return [row[0] for row in listed]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -130,39 +151,28 @@ def stale_names(names: list[str]) -> list[str]:
     return stale
 
 
-async def _sweep(admin_url: str, backend: str) -> None:
-    engine = create_async_engine(normalise_url(admin_url), poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            pattern = "'basis\\_test\\_%'"
-            if backend == "postgresql":
-                query = f"SELECT datname FROM pg_database WHERE datname LIKE {pattern}"
-                listed = await conn.execute(text(query))
-            else:
-                listed = await conn.execute(text(f"SHOW DATABASES LIKE {pattern}"))
-            names = [row[0] for row in listed]
-    finally:
-        await engine.dispose()
-    for name in stale_names(names):
-        try:
-            await _drop(admin_url, backend, [name])
-        except Exception:  # another worker dropped it first, or a run still holds it: not ours to force
-            pass
+async def _sweep(backend: str) -> None:
+    stale = stale_names(await database_names(backend))
+    async with _admin(backend) as conn:
+        for name in stale:
+            try:
+                await _drop(conn, backend, name)
+            except Exception:  # another worker dropped it first, or a run still holds it: not ours to force
+                pass
 
 
 def sweep_stale_databases(backend: str) -> None:
     """Drop what killed runs left on this server (once per worker and backend, before creating)."""
     if backend != "sqlite":
-        asyncio.run(_sweep(SERVER_URLS[backend], backend))
+        asyncio.run(_sweep(backend))
 
 
 def create_database(backend: str, worker: str, tmp_dir: Path) -> TestDatabase:
     if backend == "sqlite":
         return TestDatabase(backend, f"sqlite+aiosqlite:///{tmp_dir / f'test_{worker}.sqlite3'}")
-    admin_url = SERVER_URLS[backend]
     name = _db_name(worker)
-    asyncio.run(_recreate(admin_url, backend, name))
-    url = make_url(normalise_url(admin_url)).set(database=name)
+    asyncio.run(_recreate(backend, name))
+    url = make_url(normalise_url(SERVER_URLS[backend])).set(database=name)
     return TestDatabase(backend, url.render_as_string(hide_password=False))
 
 

@@ -118,16 +118,14 @@ def column_label(name: str) -> str:
 
 def shown_columns(view: Any) -> list[str]:
     """The attributes a model view shows anywhere: list, details, form, search and sorting."""
-    names: list[str] = []
-    for group in (
-        "_list_prop_names",
-        "_details_prop_names",
-        "_form_prop_names",
-        "_search_fields",
-        "_sort_fields",
-    ):
-        names += [n for n in getattr(view, group, ()) if isinstance(n, str) and n not in names]
-    return names
+    groups = (
+        view._list_prop_names,
+        view._details_prop_names,
+        view._form_prop_names,
+        view._search_fields,
+        view._sort_fields,
+    )
+    return list(dict.fromkeys(name for group in groups for name in group))
 
 
 def speak_view_names(admin: Any, view: Any) -> None:

@@ -273,12 +273,14 @@ class JobQueue:
                 raise
             except Exception as exc:  # the database is away: try again next round
                 now = time.monotonic()
-                if failing_since is None or now - told >= SWEEP_FAILURE_REMINDER:
+                if failing_since is None:
+                    failing_since, told = now, now - SWEEP_FAILURE_REMINDER
+                if now - told >= SWEEP_FAILURE_REMINDER:
                     # Once when it starts, then a reminder a minute: not a line every round.
-                    failing = 0 if failing_since is None else round(now - failing_since)
-                    log.warning("outbox sweep failed", error=str(exc), failing_for_s=failing)
+                    log.warning(
+                        "outbox sweep failed", error=str(exc), failing_for_s=round(now - failing_since)
+                    )
                     told = now
-                    failing_since = failing_since if failing_since is not None else now
                 continue
             if failing_since is not None:
                 log.info("outbox sweep works again", failed_for_s=round(time.monotonic() - failing_since))
